@@ -1,0 +1,60 @@
+/**
+ * The metric source port: where steady-state metrics and guardrail values come
+ * from (Prometheus, Datadog, an embedded scraper). One small async interface;
+ * adapters live one per file beside it and are picked by `spec.source.kind`.
+ */
+import type { z } from 'zod';
+
+/** A closed time range sampled every `stepMs`. */
+export interface TimeRange {
+  start: Date;
+  end: Date;
+  stepMs: number;
+}
+
+/** One point. `t` is Unix milliseconds; `v` is always finite. */
+export interface Sample {
+  t: number;
+  v: number;
+}
+
+/**
+ * One series of a range query. NaN and ±Inf points are never turned into
+ * numbers: they are dropped from `samples` and counted in `nonFinite`, so a
+ * judge sees fewer samples (and may say inconclusive) instead of zeros.
+ */
+export interface Series {
+  labels: Record<string, string>;
+  samples: Sample[];
+  nonFinite: number;
+}
+
+export interface QueryResult {
+  series: Series[];
+  /** Warnings the backend attached to an otherwise successful answer. */
+  warnings: string[];
+}
+
+export interface MetricSource {
+  readonly kind: string;
+  /**
+   * Evaluate `query` over `range`. Throws NoDataError when the answer holds no
+   * finite point at all, SourceError (retryable or not) for every failure.
+   */
+  queryRange(query: string, range: TimeRange, signal?: AbortSignal): Promise<QueryResult>;
+  /** Cheap health check for preflight; throws SourceError naming what is wrong. */
+  check(signal?: AbortSignal): Promise<void>;
+}
+
+/** What a registry entry knows about one kind of source. */
+export interface MetricSourceFactory<C = unknown> {
+  readonly kind: string;
+  /** Schema of `spec.source` for this kind (the object includes `kind`). */
+  readonly configSchema: z.ZodType<C>;
+  create(config: C, deps: SourceDeps): MetricSource;
+}
+
+export interface SourceDeps {
+  /** Default per-request timeout in ms when the config gives none. */
+  timeoutMs?: number;
+}
