@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Build stage: install with dev dependencies, compile TypeScript, drop dev deps.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY queries ./queries
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: compiled JavaScript only, non-root.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    STEADYSTATE_LISTEN=0.0.0.0:8080 \
+    STEADYSTATE_DATA_DIR=/data
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/queries ./queries
+RUN mkdir -p /data /app/reports && chown -R node:node /data /app/reports
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["serve"]

@@ -1,0 +1,100 @@
+/**
+ * The `steadystate` command line. Exit codes are a contract (shared/BRIEF.md):
+ * run → 0 passed, 1 failed, 2 halted, 3 inconclusive, 4 errored/aborted;
+ * 64 for bad input anywhere.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_BAD_INPUT, EXIT_CODES } from '../engine/types.ts';
+import { ValidationError } from '../lib/errors.ts';
+import { runCommand } from './run-command.ts';
+import { validateCommand } from './validate-command.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('steadystate')
+    .description('Chaos experiments run as controlled experiments, judged with statistics, halted by themselves.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('validate')
+    .description('check experiment specs; prints FILE:LINE path: message for every problem')
+    .argument('<files...>', 'experiment spec files (YAML or JSON)')
+    .action(async (files: string[]) => {
+      process.exitCode = await validateCommand(files);
+    });
+
+  program
+    .command('run')
+    .description('run one experiment to its end')
+    .argument('<file>', 'experiment spec file')
+    .option('--json', 'print one JSON object with the run on stdout')
+    .option('--report-dir <dir>', 'directory for the JSON and Markdown reports', 'reports')
+    .action(async (file: string, opts: { json?: boolean; reportDir: string }) => {
+      process.exitCode = await runCommand(file, { json: opts.json === true, reportDir: opts.reportDir });
+    });
+
+  program
+    .command('proxy')
+    .description('the HTTP fault proxy: splits traffic into control/experiment groups and injects faults into the experiment group')
+    .requiredOption('--listen <host:port>', 'address for proxied traffic')
+    .requiredOption('--upstream <url>', 'the service behind the proxy')
+    .requiredOption('--admin <host:port>', 'address of the admin API and /metrics')
+    .addOption(new Option('--control-percent <n>', 'share of traffic in the control group').default('5'))
+    .addOption(new Option('--experiment-percent <n>', 'share of traffic in the experiment group').default('5'))
+    .option('--sticky-header <name>', 'header whose value keeps a user in one group (default: client address)')
+    .action(async (opts: ProxyCliOptions) => {
+      const { runProxyCommand } = await import('../proxy/command.ts');
+      await runProxyCommand(opts);
+    });
+
+  program
+    .command('serve')
+    .description('the HTTP service (API, webhooks, scheduler)')
+    .option('--listen <host:port>', 'listen address', process.env.STEADYSTATE_LISTEN ?? '127.0.0.1:8080')
+    .action(async (opts: { listen: string }) => {
+      const { serveCommand } = await import('./serve-command.ts');
+      await serveCommand(opts);
+    });
+
+  program
+    .command('demo')
+    .description('the whole loop on one machine with embedded defaults')
+    .action(async () => {
+      const { demoCommand } = await import('./demo-command.ts');
+      process.exitCode = await demoCommand();
+    });
+
+  return program;
+}
+
+export interface ProxyCliOptions {
+  listen: string;
+  upstream: string;
+  admin: string;
+  controlPercent: string;
+  experimentPercent: string;
+  stickyHeader?: string;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; every usage mistake is bad input.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+      return;
+    }
+    if (err instanceof ValidationError) {
+      for (const issue of err.issues) process.stderr.write(`steadystate: ${issue.path}: ${issue.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    process.stderr.write(`steadystate: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = EXIT_CODES.errored;
+  }
+}
+
+await main(process.argv);

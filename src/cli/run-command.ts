@@ -1,0 +1,77 @@
+/**
+ * `steadystate run FILE [--json] [--report-dir DIR]`: one experiment, in this
+ * process, to its end. Ctrl-C (or SIGTERM) aborts the run, which closes the
+ * fault window before the process exits; a second Ctrl-C is ignored for as
+ * long as the close takes, because leaving a fault behind is worse than a
+ * slow exit.
+ */
+import { EXIT_BAD_INPUT, EXIT_CODES, type TerminalState } from '../engine/types.ts';
+import { executeRun } from '../engine/run-engine.ts';
+import { createInjector } from '../injectors/registry.ts';
+import { AbortedError } from '../lib/errors.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createMetricSource } from '../metric-sources/registry.ts';
+import { writeRunReports } from '../reports/write-reports.ts';
+import { runSummary } from '../reports/run-summary.ts';
+import { parseExperiment } from '../spec/load.ts';
+import { formatIssue, readSpecFile } from './validate-command.ts';
+
+export interface RunCommandOptions {
+  json: boolean;
+  reportDir: string;
+}
+
+export async function runCommand(file: string, opts: RunCommandOptions): Promise<number> {
+  const read = await readSpecFile(file);
+  if ('issue' in read) {
+    process.stderr.write(`${formatIssue(file, read.issue)}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const parsed = parseExperiment(read.text);
+  if (!parsed.ok) {
+    for (const issue of parsed.issues) process.stderr.write(`${formatIssue(file, issue)}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const experiment = parsed.experiment;
+  const logger = createLogger({ level: process.env.STEADYSTATE_LOG_LEVEL ?? 'warn' });
+  const source = createMetricSource(experiment.spec.source);
+  const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params);
+
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (!controller.signal.aborted) {
+      process.stderr.write(`\nsteadystate: ${sig} received — closing the fault window, then exiting\n`);
+      controller.abort(new AbortedError(`aborted by ${sig}`));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const run = await executeRun(
+      experiment,
+      {
+        source,
+        injector,
+        logger,
+        onEvent: (event) => {
+          if (!opts.json || process.env.STEADYSTATE_PROGRESS === '1') {
+            process.stderr.write(`[${event.at.slice(11, 19)}] ${event.message}\n`);
+          }
+        },
+      },
+      { signal: controller.signal },
+    );
+    const reports = await writeRunReports(opts.reportDir, run, experiment);
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(runSummary(run))}\n`);
+    } else {
+      process.stdout.write(`${run.experiment}: ${run.state.toUpperCase()} — ${run.reason}\n`);
+      for (const m of run.metrics) process.stdout.write(`  ${m.name}: ${m.verdict} — ${m.reason}\n`);
+      process.stdout.write(`reports: ${reports.json}, ${reports.markdown}\n`);
+    }
+    return EXIT_CODES[run.state as TerminalState] ?? EXIT_CODES.errored;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

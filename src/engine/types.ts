@@ -1,0 +1,86 @@
+/**
+ * What a run is, as the run engine records it. These shapes are what the CLI's
+ * `--json`, the reports and (later) the API return, so they are plain JSON.
+ */
+import type { InjectorHandle } from '../injectors/types.ts';
+import type { JsonObject } from '../lib/json.ts';
+import type { Sample } from '../metric-sources/types.ts';
+import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+
+export const ACTIVE_STATES = ['pending', 'preflight', 'baseline', 'injecting', 'recovering', 'analyzing'] as const;
+export const TERMINAL_STATES = ['passed', 'failed', 'inconclusive', 'halted', 'aborted', 'errored'] as const;
+
+export type ActiveState = (typeof ACTIVE_STATES)[number];
+export type TerminalState = (typeof TERMINAL_STATES)[number];
+export type RunState = ActiveState | TerminalState;
+
+export type Group = 'control' | 'experiment';
+
+/** One entry of a run's timeline. */
+export interface RunEvent {
+  at: string;
+  type: string;
+  message: string;
+  data?: JsonObject;
+}
+
+/** Why and when a guardrail stopped the run. */
+export interface HaltInfo {
+  guardrail: string;
+  reason: string;
+  at: string;
+  /** The value that breached, when there was one (absent for no-data halts). */
+  value?: number;
+  threshold?: { max?: number; min?: number };
+}
+
+export interface FaultWindow {
+  openedAt: string;
+  deadline: string;
+  closedAt?: string;
+  closedBy?: 'deadline' | 'halt' | 'abort' | 'error';
+  handle?: InjectorHandle;
+}
+
+/** The samples a metric produced for one group over the window. */
+export interface CollectedSeries {
+  metric: string;
+  group: Group;
+  query: string;
+  samples: Sample[];
+}
+
+/** A guardrail value observed by the monitor. */
+export interface GuardrailObservation {
+  guardrail: string;
+  at: number;
+  value: number | null;
+  breached: boolean;
+}
+
+export interface RunRecord {
+  id: string;
+  experiment: string;
+  state: RunState;
+  verdict: Verdict | null;
+  reason: string;
+  startedAt: string;
+  endedAt: string | null;
+  halt?: HaltInfo;
+  window?: FaultWindow;
+  metrics: MetricVerdict[];
+  series: CollectedSeries[];
+  guardrails: GuardrailObservation[];
+  events: RunEvent[];
+}
+
+/** Exit codes of `steadystate run` — a contract scripts depend on (shared/BRIEF.md). */
+export const EXIT_CODES: Record<TerminalState, number> = {
+  passed: 0,
+  failed: 1,
+  halted: 2,
+  inconclusive: 3,
+  errored: 4,
+  aborted: 4,
+};
+export const EXIT_BAD_INPUT = 64;

@@ -1,0 +1,71 @@
+/**
+ * The Markdown report, for PR comments and chat: verdict first, then the
+ * numbers that explain it, then the timeline. Every user string is escaped.
+ */
+import type { RunRecord } from '../engine/types.ts';
+import { formatNumber } from '../engine/guardrails.ts';
+import { escapeMarkdown, markdownCode } from './escape.ts';
+
+const BADGE: Record<string, string> = {
+  passed: '✅ PASSED',
+  failed: '❌ FAILED',
+  inconclusive: '❔ INCONCLUSIVE',
+  halted: '🛑 HALTED',
+  aborted: '⏹ ABORTED',
+  errored: '⚠️ ERRORED',
+};
+
+export function renderMarkdownReport(run: RunRecord): string {
+  const lines: string[] = [];
+  lines.push(`# ${BADGE[run.state] ?? run.state.toUpperCase()} — ${escapeMarkdown(run.experiment)}`);
+  lines.push('');
+  lines.push(`**Reason:** ${escapeMarkdown(run.reason || '—')}`);
+  lines.push('');
+  lines.push(`- Run: ${markdownCode(run.id)}`);
+  lines.push(`- Started: ${run.startedAt}; ended: ${run.endedAt ?? '—'}`);
+  if (run.window) {
+    lines.push(
+      `- Fault window: opened ${run.window.openedAt}, deadline ${run.window.deadline}, closed ${run.window.closedAt ?? 'NOT CLOSED'}${run.window.closedBy ? ` (${run.window.closedBy})` : ''}`,
+    );
+  }
+  if (run.halt) {
+    const h = run.halt;
+    const threshold = [h.threshold?.max !== undefined ? `max ${formatNumber(h.threshold.max)}` : '', h.threshold?.min !== undefined ? `min ${formatNumber(h.threshold.min)}` : '']
+      .filter(Boolean)
+      .join(', ');
+    lines.push(
+      `- **Halt:** guardrail ${markdownCode(h.guardrail)} at ${h.at}: ${escapeMarkdown(h.reason)}${h.value !== undefined ? ` (value ${formatNumber(h.value)}` + (threshold ? `, ${threshold})` : ')') : ''}`,
+    );
+  }
+  lines.push('');
+  lines.push('## Steady-state metrics');
+  lines.push('');
+  if (run.metrics.length === 0) {
+    lines.push('_No metric was analysed._');
+  } else {
+    lines.push('| metric | verdict | control median (n) | experiment median (n) | effect (exp − ctl) | relative | CI | p-value | allowed |');
+    lines.push('|---|---|---|---|---|---|---|---|---|');
+    for (const m of run.metrics) {
+      lines.push(
+        `| ${escapeMarkdown(m.name)} | ${m.verdict} | ${num(m.control.median)} (${m.control.n}) | ${num(m.experiment.median)} (${m.experiment.n}) | ${num(m.effect)} | ${m.relativeEffect === null ? '—' : `${(m.relativeEffect * 100).toFixed(1)}%`} | ${m.ci ? `[${num(m.ci[0])}, ${num(m.ci[1])}]` : '—'} | ${m.pValue === null ? '—' : m.pValue.toPrecision(3)} | ±${num(m.allowed)} |`,
+      );
+    }
+    lines.push('');
+    for (const m of run.metrics) lines.push(`- **${escapeMarkdown(m.name)}**: ${escapeMarkdown(m.reason)}`);
+    const alpha = run.metrics[0]?.alpha;
+    lines.push('');
+    lines.push(
+      `_Method: Mann-Whitney U (normal approximation with tie and continuity correction, as R's wilcox.test), Hodges–Lehmann shift with a ${alpha === undefined ? '' : `${((1 - alpha) * 100).toFixed(0)}% `}confidence interval; each group's per-step values over the fault window._`,
+    );
+  }
+  lines.push('');
+  lines.push('## Timeline');
+  lines.push('');
+  for (const e of run.events) lines.push(`- ${e.at} ${markdownCode(e.type)} ${escapeMarkdown(e.message)}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+function num(v: number | null | undefined): string {
+  return typeof v === 'number' && Number.isFinite(v) ? formatNumber(v) : '—';
+}

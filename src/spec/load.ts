@@ -1,0 +1,114 @@
+/**
+ * Reading a spec from YAML (or JSON, which is YAML) and turning every problem
+ * into `path: message` with the line it sits on, so `steadystate validate`
+ * can print `FILE:LINE path.to.field: message` for all of them at once.
+ */
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { ValidationError, type InputIssue } from '../lib/errors.ts';
+import { experimentSchema, type Experiment } from './schema.ts';
+
+/** Spec text larger than this is refused before parsing. */
+export const MAX_SPEC_BYTES = 256 * 1024;
+
+export type LoadResult = { ok: true; experiment: Experiment } | { ok: false; issues: InputIssue[] };
+
+/** Parse and validate spec text. Never throws for bad input; returns every issue found. */
+export function parseExperiment(text: string): LoadResult {
+  if (Buffer.byteLength(text, 'utf8') > MAX_SPEC_BYTES) {
+    return { ok: false, issues: [{ path: '(file)', line: 1, message: `spec is larger than ${MAX_SPEC_BYTES} bytes` }] };
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      issues: doc.errors.map((e) => ({
+        path: '(yaml)',
+        line: lineCounter.linePos(e.pos[0]).line,
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
+    };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { ok: false, issues: [{ path: '(yaml)', line: 1, message: err instanceof Error ? err.message : String(err) }] };
+  }
+  return validateExperiment(data, (path) => lineOf(doc.contents, path, lineCounter));
+}
+
+/** Validate an already-parsed object (JSON bodies); `locate` maps a path to a line when known. */
+export function validateExperiment(
+  data: unknown,
+  locate: (path: readonly PropertyKey[]) => number | undefined = () => undefined,
+): LoadResult {
+  const result = experimentSchema.safeParse(data);
+  if (result.success) return { ok: true, experiment: result.data };
+  return { ok: false, issues: toIssues(result.error, locate) };
+}
+
+/** Like parseExperiment, but throws a ValidationError. */
+export function loadExperiment(text: string): Experiment {
+  const r = parseExperiment(text);
+  if (!r.ok) throw new ValidationError(r.issues);
+  return r.experiment;
+}
+
+function toIssues(error: z.ZodError, locate: (path: readonly PropertyKey[]) => number | undefined): InputIssue[] {
+  const issues = error.issues.map((issue) => {
+    const line = locate(issue.path);
+    const out: InputIssue = { path: formatPath(issue.path), message: issue.message };
+    if (line !== undefined) out.line = line;
+    return out;
+  });
+  // zod may report the same problem twice through a union; keep each once.
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}\u0000${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** `['spec','steadyState',1,'query']` → `spec.steadyState[1].query`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+/**
+ * Line of the deepest node on `path` that exists: the key's line for a map
+ * entry, the item's line for a sequence element. A missing field points at
+ * its parent, which is where the user has to add it.
+ */
+function lineOf(root: unknown, path: readonly PropertyKey[], lc: LineCounter): number | undefined {
+  let node: unknown = root;
+  let line = rangeLine(node, lc);
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      line = rangeLine(pair.key, lc) ?? line;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      line = rangeLine(item, lc) ?? line;
+      node = item;
+    } else break;
+  }
+  return line;
+}
+
+function rangeLine(node: unknown, lc: LineCounter): number | undefined {
+  const range = (node as YamlNode | undefined)?.range;
+  return range ? lc.linePos(range[0]).line : undefined;
+}

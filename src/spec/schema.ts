@@ -1,0 +1,218 @@
+/**
+ * The experiment spec: one zod schema gives validation, the parsed TypeScript
+ * types and (later) the HTTP API's JSON schema. The shape follows
+ * shared/BRIEF.md; durations, percentages and tolerances are parsed here, once,
+ * into numbers. Adapter-specific parts (`spec.source`, `spec.fault.params`) are
+ * validated by the adapter's own schema, looked up in its registry.
+ */
+import { z } from 'zod';
+import { injectorRegistry, knownInjectorKinds } from '../injectors/registry.ts';
+import { metricSourceRegistry, knownSourceKinds } from '../metric-sources/registry.ts';
+import { durationMs, tolerance } from './fields.ts';
+import { templateVariableIssues } from './template.ts';
+
+export const API_VERSION = 'steadystate.dev/v1alpha1';
+
+/** Hard caps that keep a typo from becoming a day-long fault. */
+export const LIMITS = {
+  maxFaultDurationMs: 6 * 3_600_000,
+  minIntervalMs: 1_000,
+  maxMetrics: 50,
+  maxGuardrails: 50,
+} as const;
+
+// Names end up in URLs, file names are derived from run ids instead, and every
+// rendering escapes them; so names may hold any printable text, but not control
+// characters or slashes (which would break the `/experiments/{name}` routes).
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .refine((s) => !/[\u0000-\u001f\u007f/]/.test(s), 'must not contain control characters or "/"');
+
+const labelMap = z.record(z.string(), z.string());
+
+const metadata = z.strictObject({
+  name,
+  service: z.string().min(1).max(128).optional(),
+  environment: z.string().min(1).max(128).optional(),
+  labels: labelMap.optional(),
+});
+
+/** Adapter-validated `spec.source`: every source has a kind and a step. */
+export type SourceConfig = { kind: string; step: number } & Record<string, unknown>;
+
+const source = z
+  .looseObject({ kind: z.string() })
+  .transform((value, ctx): SourceConfig => {
+    const factory = metricSourceRegistry.get(value.kind);
+    if (!factory) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kind'],
+        message: `unknown source kind "${value.kind}"; known: ${knownSourceKinds().join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    const parsed = factory.configSchema.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as PropertyKey[] as (string | number)[] });
+      }
+      return z.NEVER;
+    }
+    return parsed.data as SourceConfig;
+  });
+
+const groups = z
+  .strictObject({
+    control: z.string().min(1).default('control'),
+    experiment: z.string().min(1).default('experiment'),
+  })
+  .refine((g) => g.control !== g.experiment, { message: 'control and experiment must differ', path: ['experiment'] });
+
+const direction = z.enum(['increase', 'decrease', 'either']);
+
+/** A query template: only known `$variables`. */
+const queryTemplate = z
+  .string()
+  .min(1, 'must not be empty')
+  .superRefine((query, ctx) => {
+    for (const message of templateVariableIssues(query)) ctx.addIssue({ code: 'custom', message });
+  });
+
+const steadyStateMetric = z.strictObject({
+  name,
+  query: queryTemplate.refine((q) => /\$\{?group\b/.test(q), {
+    message: 'must use $group, so control and experiment are queried separately',
+  }),
+  /** Which change is bad: `increase` (latency), `decrease` (checkouts/s) or `either`. */
+  direction: direction.default('either'),
+  tolerance: tolerance.prefault('10%'),
+  /** Override of `analysis.minSamples` for this metric. */
+  minSamples: z.int().min(3).optional(),
+});
+
+const thresholdGuardrail = z
+  .strictObject({
+    name,
+    query: queryTemplate,
+    max: z.number().optional(),
+    min: z.number().optional(),
+    /** Consecutive breaching evaluations needed to halt. */
+    for: z.int().min(1).max(100).default(1),
+  })
+  .refine((g) => g.max !== undefined || g.min !== undefined, { message: 'a threshold guardrail needs max and/or min' })
+  .refine((g) => g.max === undefined || g.min === undefined || g.min < g.max, { message: 'min must be below max', path: ['min'] });
+
+// SLO burn-rate and KPI-comparison guardrails are part of the spec language
+// (BRIEF) but not built yet: say so clearly instead of "unrecognised key".
+const guardrail = z.unknown().superRefine((value, ctx) => {
+  if (value && typeof value === 'object' && ('slo' in value || 'compare' in value || 'burnRate' in value)) {
+    const kind = 'compare' in value ? 'KPI comparison (compare)' : 'SLO burn-rate (slo/burnRate)';
+    ctx.addIssue({ code: 'custom', message: `${kind} guardrails are not supported yet; use a threshold guardrail (query with max/min)` });
+  }
+}).pipe(thresholdGuardrail);
+
+const fault = z
+  .strictObject({
+    injector: z.string(),
+    params: z.unknown().default({}),
+    duration: durationMs.refine((ms) => ms > 0 && ms <= LIMITS.maxFaultDurationMs, {
+      message: `must be more than 0 and at most ${LIMITS.maxFaultDurationMs / 3_600_000}h`,
+    }),
+  })
+  .transform((value, ctx) => {
+    const factory = injectorRegistry.get(value.injector);
+    if (!factory) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['injector'],
+        message: `unknown injector "${value.injector}"; known: ${knownInjectorKinds().join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    const parsed = factory.paramsSchema.safeParse(value.params);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        ctx.addIssue({ code: 'custom', message: issue.message, path: ['params', ...(issue.path as (string | number)[])] });
+      }
+      return z.NEVER;
+    }
+    return { ...value, params: parsed.data };
+  });
+
+const analysis = z.strictObject({
+  /** How often guardrails are evaluated while the window is open. */
+  interval: durationMs.refine((ms) => ms >= LIMITS.minIntervalMs, { message: 'must be at least 1s' }).default(5_000),
+  /** Significance level; confidence intervals are (1 − alpha). */
+  alpha: z.number().gt(0).max(0.5).default(0.05),
+  /** Fewer samples than this in either group → inconclusive. */
+  minSamples: z.int().min(3).default(30),
+  /** Watch both groups this long before opening the fault (A/A sanity, guardrails armed). */
+  baseline: durationMs.default(0),
+  /** Wait this long after closing before the final queries, so the last scrapes land. Default: 2 × step. */
+  settle: durationMs.optional(),
+});
+
+const schedule = z.strictObject({
+  cron: z.string().min(1),
+  timezone: z.string().default('UTC'),
+  blackout: z.array(z.string()).default([]),
+});
+
+const notify = z.looseObject({});
+
+export const experimentSchema = z
+  .strictObject({
+    apiVersion: z.literal(API_VERSION, { message: `must be "${API_VERSION}"` }),
+    kind: z.literal('Experiment', { message: 'must be "Experiment"' }),
+    metadata,
+    spec: z.strictObject({
+      source,
+      groups: groups.default({ control: 'control', experiment: 'experiment' }),
+      steadyState: z.array(steadyStateMetric).min(1, 'at least one steady-state metric is needed').max(LIMITS.maxMetrics),
+      fault,
+      guardrails: z.array(guardrail).max(LIMITS.maxGuardrails).default([]),
+      onNoData: z.enum(['halt', 'ignore']).default('halt'),
+      analysis: analysis.default({ interval: 5_000, alpha: 0.05, minSamples: 30, baseline: 0 }),
+      schedule: schedule.optional(),
+      notify: notify.optional(),
+    }),
+  })
+  .check((ctx) => {
+    // Semantic checks need a structurally valid spec; zod keeps going after
+    // non-fatal issues, so skip them until the structure is right.
+    if (ctx.issues.length > 0) return;
+    const exp = ctx.value;
+    const spec = exp.spec;
+    const issue = (path: (string | number)[], message: string): void => {
+      ctx.issues.push({ code: 'custom', input: exp, path, message });
+    };
+    unique(spec.steadyState.map((m) => m.name), ['spec', 'steadyState'], issue);
+    unique(spec.guardrails.map((g) => g.name), ['spec', 'guardrails'], issue);
+    spec.steadyState.forEach((m) => {
+      const minSamples = m.minSamples ?? spec.analysis.minSamples;
+      const possible = Math.floor(spec.fault.duration / spec.source.step) + 1;
+      if (possible < minSamples) {
+        issue(['spec', 'fault', 'duration'], `gives at most ${possible} samples per group at step ${spec.source.step}ms, below minSamples ${minSamples} for metric "${m.name}"`);
+      }
+    });
+    if (spec.analysis.interval >= spec.fault.duration) {
+      issue(['spec', 'analysis', 'interval'], 'must be shorter than fault.duration');
+    }
+  });
+
+function unique(names: string[], path: (string | number)[], issue: (path: (string | number)[], message: string) => void): void {
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    if (seen.has(n)) issue([...path, i, 'name'], `duplicate name "${n}"`);
+    else seen.set(n, i);
+  });
+}
+
+export type Experiment = z.output<typeof experimentSchema>;
+export type ExperimentInput = z.input<typeof experimentSchema>;
+export type SteadyStateMetric = Experiment['spec']['steadyState'][number];
+export type Guardrail = Experiment['spec']['guardrails'][number];
+export type FaultSpec = Experiment['spec']['fault'];
