@@ -46,7 +46,7 @@ export async function startSampleShop(opts: { host?: string; port?: number } = {
     const header = req.headers['x-steadystate-group'];
     const group = typeof header === 'string' && GROUPS.has(header) ? header : 'none';
     let code = 200;
-    let body = '';
+    let body: string;
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': registry.contentType });
       res.end(await registry.metrics());

@@ -8,16 +8,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { closeWithRetry } from '../injectors/close.ts';
 import type { Injector, InjectorHandle } from '../injectors/types.ts';
 import { AbortedError, describeError, NoDataError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
-import { retry, sleep } from '../lib/retry.ts';
+import { sleep } from '../lib/retry.ts';
 import type { MetricSource, Sample } from '../metric-sources/types.ts';
 import type { Experiment, Guardrail, SteadyStateMetric } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
 import { judgeMetric, overallVerdict, type MetricVerdict } from '../stats/verdict.ts';
 import { decide, evaluateGuardrail, type GuardrailCounters } from './guardrails.ts';
-import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 
 export interface RunDeps {
   source: MetricSource;
@@ -39,16 +40,8 @@ export function newRunId(now = Date.now()): string {
   return `run-${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-class Halt extends Error {
-  constructor(readonly info: HaltInfo) {
-    super(info.reason);
-  }
-}
-
 /** Thrown when preflight or baseline finds the system unfit for a fault. */
 class NotStarted extends Error {}
-
-const CLOSE_ATTEMPTS = 6;
 
 export async function executeRun(experiment: Experiment, deps: RunDeps, opts: RunOptions = {}): Promise<RunRecord> {
   const now = deps.now ?? Date.now;
@@ -90,7 +83,7 @@ export async function executeRun(experiment: Experiment, deps: RunDeps, opts: Ru
 
   let handle: InjectorHandle | undefined;
   let halt: HaltInfo | undefined;
-  let closeFailure: unknown;
+  let closeFailure: Error | undefined;
   const abortError = (): AbortedError =>
     signal.reason instanceof AbortedError ? signal.reason : new AbortedError('run aborted');
 
@@ -117,7 +110,7 @@ export async function executeRun(experiment: Experiment, deps: RunDeps, opts: Ru
 
     if (halt) {
       run.halt = halt;
-      emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, { ...halt } as unknown as JsonObject);
+      emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, { guardrail: halt.guardrail, reason: halt.reason, value: halt.value ?? null });
     }
 
     transition('recovering', 'window closed; waiting for the last samples to land');
@@ -259,15 +252,12 @@ export async function executeRun(experiment: Experiment, deps: RunDeps, opts: Ru
     emit('window.closing', `closing fault window (${by})`, { by });
     try {
       // Deliberately not tied to the run's signal: an aborted run must still close.
-      await retry(() => deps.injector.close(h), {
-        attempts: CLOSE_ATTEMPTS,
-        baseMs: 200,
-        maxMs: 5_000,
+      await closeWithRetry(deps.injector, h, {
         onRetry: (err, attempt, delayMs) =>
           emit('window.close_retry', `close failed (attempt ${attempt}): ${describeError(err)}; retrying in ${delayMs}ms`),
       });
     } catch (err) {
-      closeFailure = err;
+      closeFailure = err instanceof Error ? err : new Error(String(err));
       emit('window.close_failed', `CRITICAL: could not close the fault window: ${describeError(err)}`, { critical: true });
       log.fatal({ err, handle: h }, 'fault window could not be closed');
       throw err;

@@ -28,6 +28,7 @@ const name = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what we reject
   .refine((s) => !/[\u0000-\u001f\u007f/]/.test(s), 'must not contain control characters or "/"');
 
 const labelMap = z.record(z.string(), z.string());
@@ -57,7 +58,7 @@ const source = z
     const parsed = factory.configSchema.safeParse(value);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
-        ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as PropertyKey[] as (string | number)[] });
+        ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
       }
       return z.NEVER;
     }
