@@ -6,6 +6,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_CODES } from '../engine/types.ts';
 import { ValidationError } from '../lib/errors.ts';
+import { registerCompareCommand } from './compare-command.ts';
+import { registerQueriesCommand } from './queries-command.ts';
 import { runCommand } from './run-command.ts';
 import { validateCommand } from './validate-command.ts';
 
@@ -65,6 +67,8 @@ export function buildProgram(): Command {
       process.exitCode = await demoCommand();
     });
 
+  registerCompareCommand(program);
+  registerQueriesCommand(program);
   return program;
 }
 
