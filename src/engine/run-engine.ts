@@ -5,6 +5,11 @@
  * all: a fault window it opened is closed on every exit path — verdict, halt,
  * error, Ctrl-C. (The injector side also holds the deadline, for the exits
  * this process does not survive.)
+ *
+ * Persistence is the observer's job, but the engine waits for it where crash
+ * safety depends on it: the intent to open is recorded before the injector is
+ * called, and the handle right after, so a process that dies at any point
+ * leaves enough behind for another one to close the fault.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -13,24 +18,35 @@ import type { Injector, InjectorHandle } from '../injectors/types.ts';
 import { AbortedError, describeError, NoDataError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
-import type { MetricSource, Sample } from '../metric-sources/types.ts';
+import type { MetricSource, Sample, TimeRange } from '../metric-sources/types.ts';
 import type { Experiment, Guardrail, SteadyStateMetric } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
 import { judgeMetric, overallVerdict, type MetricVerdict } from '../stats/verdict.ts';
 import { decide, evaluateGuardrail, type GuardrailCounters } from './guardrails.ts';
-import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 
-export interface RunDeps {
+/**
+ * Where a run's progress goes. Both hooks are awaited: the engine does not go
+ * on until they resolve, and if one throws the run ends `errored` (after
+ * closing its window) rather than carry on unrecorded.
+ */
+export interface RunObserver {
+  onEvent?(event: RunEvent, run: Readonly<RunRecord>): Promise<void> | void;
+  /** New samples of one metric and group (appended, never rewritten). */
+  onSamples?(chunk: CollectedSeries, run: Readonly<RunRecord>): Promise<void> | void;
+}
+
+export interface RunDeps extends RunObserver {
   source: MetricSource;
   injector: Injector;
   logger: Logger;
-  /** Called after every event, e.g. to print progress or persist. */
-  onEvent?: (event: RunEvent, run: Readonly<RunRecord>) => void;
   now?: () => number;
 }
 
 export interface RunOptions {
   runId?: string;
+  /** Who started the run (token name, `cli`, `webhook:github`…), recorded in its first event. */
+  actor?: string;
   /** Aborting it (Ctrl-C, API abort) closes the window and ends the run `aborted`. */
   signal?: AbortSignal;
 }
@@ -43,125 +59,172 @@ export function newRunId(now = Date.now()): string {
 /** Thrown when preflight or baseline finds the system unfit for a fault. */
 class NotStarted extends Error {}
 
+const GROUPS = ['control', 'experiment'] as const;
+
 export async function executeRun(experiment: Experiment, deps: RunDeps, opts: RunOptions = {}): Promise<RunRecord> {
-  const now = deps.now ?? Date.now;
-  const signal = opts.signal ?? new AbortController().signal;
-  const spec = experiment.spec;
-  const run: RunRecord = {
-    id: opts.runId ?? newRunId(now()),
-    experiment: experiment.metadata.name,
-    state: 'pending',
-    verdict: null,
-    reason: '',
-    startedAt: new Date(now()).toISOString(),
-    endedAt: null,
-    metrics: [],
-    series: [],
-    guardrails: [],
-    events: [],
-  };
-  const log = deps.logger.child({ runId: run.id, experiment: run.experiment });
+  return new RunExecution(experiment, deps, opts).execute();
+}
 
-  const emit = (type: string, message: string, data?: JsonObject): void => {
-    const event: RunEvent = { at: new Date(now()).toISOString(), type, message };
-    if (data) event.data = data;
-    run.events.push(event);
-    log.info({ event: type, ...data }, message);
-    deps.onEvent?.(event, run);
-  };
-  const transition = (state: RunState, message: string): void => {
-    run.state = state;
-    emit(`state.${state}`, message);
-  };
+class RunExecution {
+  private readonly spec: Experiment['spec'];
+  private readonly now: () => number;
+  private readonly signal: AbortSignal;
+  private readonly log: Logger;
+  readonly run: RunRecord;
+  private handle: InjectorHandle | undefined;
+  private closeFailure: Error | undefined;
+  /** Per metric and group, the timestamp of the last sample already collected. */
+  private readonly collectedUntil = new Map<string, number>();
 
-  const vars = (group: Group | undefined): Partial<Record<TemplateVariable, string>> => ({
-    group: group ? spec.groups[group] : spec.groups.experiment,
-    experiment: experiment.metadata.name,
-    ...(experiment.metadata.service ? { service: experiment.metadata.service } : {}),
-    ...(experiment.metadata.environment ? { environment: experiment.metadata.environment } : {}),
-  });
-
-  let handle: InjectorHandle | undefined;
-  let halt: HaltInfo | undefined;
-  let closeFailure: Error | undefined;
-  const abortError = (): AbortedError =>
-    signal.reason instanceof AbortedError ? signal.reason : new AbortedError('run aborted');
-
-  try {
-    transition('preflight', 'checking the source, the injector and the steady state');
-    await preflight();
-
-    if (spec.analysis.baseline > 0) {
-      transition('baseline', `watching both groups for ${spec.analysis.baseline / 1000}s before injecting`);
-      const breach = await monitor(now() + spec.analysis.baseline);
-      if (breach) throw new NotStarted(`guardrail "${breach.guardrail}" breached during baseline: ${breach.reason}`);
-    }
-
-    transition('injecting', `opening the fault window (${spec.fault.injector}, ${spec.fault.duration / 1000}s)`);
-    const deadline = new Date(now() + spec.fault.duration);
-    // Intent first, so a crash between here and the next event is recoverable.
-    emit('window.opening', 'opening fault window', { injector: spec.fault.injector, deadline: deadline.toISOString() });
-    handle = await deps.injector.open({ runId: run.id, experiment: run.experiment, deadline, signal });
-    run.window = { openedAt: new Date(now()).toISOString(), deadline: deadline.toISOString(), handle };
-    emit('window.opened', 'fault window open', { handle, deadline: deadline.toISOString() });
-
-    halt = await monitor(deadline.getTime());
-    await closeWindow(halt ? 'halt' : 'deadline');
-
-    if (halt) {
-      run.halt = halt;
-      emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, { guardrail: halt.guardrail, reason: halt.reason, value: halt.value ?? null });
-    }
-
-    transition('recovering', 'window closed; waiting for the last samples to land');
-    await sleep(spec.analysis.settle ?? 2 * spec.source.step, signal);
-
-    transition('analyzing', 'comparing control and experiment');
-    await analyze();
-
-    if (halt) {
-      run.verdict = 'fail';
-      finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
-    } else {
-      const overall = overallVerdict(run.metrics);
-      run.verdict = overall.verdict;
-      finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
-    }
-  } catch (err) {
-    await closeWindow(signal.aborted ? 'abort' : 'error').catch(() => undefined);
-    if (closeFailure !== undefined) {
-      finish('errored', `CRITICAL: the fault window could not be closed: ${describeError(closeFailure)}`);
-    } else if (signal.aborted || err instanceof AbortedError) {
-      finish('aborted', describeError(signal.aborted ? abortError() : err));
-    } else if (err instanceof NotStarted) {
-      finish('aborted', err.message);
-    } else {
-      log.error({ err }, 'run errored');
-      finish('errored', describeError(err));
-    }
-  }
-  return run;
-
-  function finish(state: RunState, reason: string): void {
-    run.reason = reason;
-    run.endedAt = new Date(now()).toISOString();
-    transition(state, reason);
+  constructor(
+    private readonly experiment: Experiment,
+    private readonly deps: RunDeps,
+    private readonly opts: RunOptions,
+  ) {
+    this.spec = experiment.spec;
+    this.now = deps.now ?? Date.now;
+    this.signal = opts.signal ?? new AbortController().signal;
+    this.run = {
+      id: opts.runId ?? newRunId(this.now()),
+      experiment: experiment.metadata.name,
+      state: 'pending',
+      verdict: null,
+      reason: '',
+      startedAt: new Date(this.now()).toISOString(),
+      endedAt: null,
+      metrics: [],
+      series: [],
+      guardrails: [],
+      events: [],
+    };
+    this.log = deps.logger.child({ runId: this.run.id, experiment: this.run.experiment });
   }
 
-  async function preflight(): Promise<void> {
+  async execute(): Promise<RunRecord> {
+    const { spec, run } = this;
+    let halt: HaltInfo | undefined;
     try {
-      await deps.source.check(signal);
-      await deps.injector.check(signal);
+      await this.emit('run.started', `run started by ${this.opts.actor ?? 'unknown'}`, { actor: this.opts.actor ?? null });
+      await this.transition('preflight', 'checking the source, the injector and the steady state');
+      await this.preflight();
+
+      if (spec.analysis.baseline > 0) {
+        await this.transition('baseline', `watching both groups for ${spec.analysis.baseline / 1000}s before injecting`);
+        const breach = await this.monitor(this.now() + spec.analysis.baseline, false);
+        if (breach) throw new NotStarted(`guardrail "${breach.guardrail}" breached during baseline: ${breach.reason}`);
+      }
+
+      await this.transition('injecting', `opening the fault window (${spec.fault.injector}, ${spec.fault.duration / 1000}s)`);
+      const deadline = new Date(this.now() + spec.fault.duration);
+      // Intent first, so a crash between here and the next event is recoverable.
+      await this.emit('window.opening', 'opening fault window', { injector: spec.fault.injector, deadline: deadline.toISOString() });
+      this.handle = await this.deps.injector.open({ runId: run.id, experiment: run.experiment, deadline, signal: this.signal });
+      run.window = { openedAt: new Date(this.now()).toISOString(), deadline: deadline.toISOString(), handle: this.handle };
+      await this.emit('window.opened', 'fault window open', { handle: this.handle, deadline: deadline.toISOString() });
+
+      halt = await this.monitor(deadline.getTime(), true);
+      await this.closeWindow(halt ? 'halt' : 'deadline');
+
+      if (halt) {
+        run.halt = halt;
+        await this.emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, {
+          guardrail: halt.guardrail,
+          reason: halt.reason,
+          value: halt.value ?? null,
+        });
+      }
+
+      await this.transition('recovering', 'window closed; waiting for the last samples to land');
+      await sleep(spec.analysis.settle ?? 2 * spec.source.step, this.signal);
+
+      await this.transition('analyzing', 'comparing control and experiment');
+      await this.analyze();
+
+      if (halt) {
+        run.verdict = 'fail';
+        await this.finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
+      } else {
+        const overall = overallVerdict(run.metrics);
+        run.verdict = overall.verdict;
+        await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
+      }
+    } catch (err) {
+      await this.closeWindow(this.signal.aborted ? 'abort' : 'error').catch(() => undefined);
+      const reason = this.closeFailure
+        ? `CRITICAL: the fault window could not be closed: ${describeError(this.closeFailure)}`
+        : this.signal.aborted || err instanceof AbortedError
+          ? describeError(this.signal.aborted ? this.abortError() : err)
+          : describeError(err);
+      const state: RunState = this.closeFailure
+        ? 'errored'
+        : this.signal.aborted || err instanceof AbortedError || err instanceof NotStarted
+          ? 'aborted'
+          : 'errored';
+      if (state === 'errored' && !this.closeFailure) this.log.error({ err }, 'run errored');
+      // Recording the end must not throw past here: the caller needs the record.
+      await this.finish(state, reason).catch((e: unknown) => this.log.error({ err: e }, 'could not record the end of the run'));
+    }
+    return run;
+  }
+
+  private abortError(): AbortedError {
+    return this.signal.reason instanceof AbortedError ? this.signal.reason : new AbortedError('run aborted');
+  }
+
+  private async emit(type: string, message: string, data?: JsonObject): Promise<void> {
+    const event: RunEvent = { at: new Date(this.now()).toISOString(), type, message };
+    if (data) event.data = data;
+    this.run.events.push(event);
+    this.log.info({ event: type, ...data }, message);
+    await this.deps.onEvent?.(event, this.run);
+  }
+
+  private async transition(state: RunState, message: string): Promise<void> {
+    this.run.state = state;
+    await this.emit(`state.${state}`, message);
+  }
+
+  private async finish(state: RunState, reason: string): Promise<void> {
+    this.run.reason = reason;
+    this.run.endedAt = new Date(this.now()).toISOString();
+    await this.transition(state, reason);
+  }
+
+  private vars(group: Group | undefined): Partial<Record<TemplateVariable, string>> {
+    const { metadata } = this.experiment;
+    return {
+      // Guardrails watch the experiment group: that is where the fault is.
+      group: this.spec.groups[group ?? 'experiment'],
+      experiment: metadata.name,
+      ...(metadata.service ? { service: metadata.service } : {}),
+      ...(metadata.environment ? { environment: metadata.environment } : {}),
+    };
+  }
+
+  /**
+   * A range aligned to whole steps, so that every query of a run evaluates at
+   * the same instants and incremental chunks line up with the final query.
+   */
+  private range(startMs: number, endMs: number): TimeRange {
+    const step = this.spec.source.step;
+    return { start: new Date(Math.ceil(startMs / step) * step), end: new Date(Math.floor(endMs / step) * step), stepMs: step };
+  }
+
+  private async preflight(): Promise<void> {
+    const { spec, deps } = this;
+    try {
+      await deps.source.check(this.signal);
+      await deps.injector.check(this.signal);
     } catch (err) {
       throw new NotStarted(`preflight: ${describeError(err)}`, { cause: err });
     }
-    const end = now();
-    const range = { start: new Date(end - Math.max(5 * spec.source.step, 10_000)), end: new Date(end), stepMs: spec.source.step };
+    const end = this.now();
+    const range = this.range(end - Math.max(5 * spec.source.step, 10_000), end);
     for (const metric of spec.steadyState) {
-      for (const group of ['control', 'experiment'] as const) {
-        const query = renderQuery(metric.query, vars(group));
+      for (const group of GROUPS) {
+        const query = renderQuery(metric.query, this.vars(group));
         try {
-          const result = await deps.source.queryRange(query, range, signal);
+          const result = await deps.source.queryRange(query, range, this.signal);
           if (result.series.length > 1) {
             throw new NotStarted(
               `preflight: metric "${metric.name}" returned ${result.series.length} series for group ${group}; aggregate it to one (e.g. sum(...))`,
@@ -177,63 +240,64 @@ export async function executeRun(experiment: Experiment, deps: RunDeps, opts: Ru
       }
     }
     // A guardrail already breached means the system is not in steady state: do not inject.
-    const breach = await evaluateAll(new Map(), true);
+    const breach = await this.evaluateGuardrails(new Map(), true);
     if (breach) throw new NotStarted(`preflight: guardrail "${breach.guardrail}" already breached: ${breach.reason}`);
-    emit('preflight.ok', 'source, injector and steady state look healthy');
+    await this.emit('preflight.ok', 'source, injector and steady state look healthy');
   }
 
   /**
    * Evaluate guardrails every interval until `untilMs`, never overlapping
    * itself; return the first halt. Late ticks are not replayed in a burst.
+   * During the window, each tick also collects the new steady-state samples.
    */
-  async function monitor(untilMs: number): Promise<HaltInfo | undefined> {
+  private async monitor(untilMs: number, collect: boolean): Promise<HaltInfo | undefined> {
     const counters = new Map<string, GuardrailCounters>();
-    let next = now();
-    for (let tick = 0; tick < 1_000_000; tick++) {
-      if (signal.aborted) throw abortError();
-      if (now() >= untilMs) return undefined;
-      const breach = await evaluateAll(counters, false);
-      if (signal.aborted) throw abortError();
+    const interval = this.spec.analysis.interval;
+    let next = this.now();
+    // Bounded: a window of at most LIMITS.maxFaultDurationMs at ≥ 1 s intervals.
+    for (let tick = 0; tick < 100_000; tick++) {
+      if (this.signal.aborted) throw this.abortError();
+      if (this.now() >= untilMs) return undefined;
+      const breach = await this.evaluateGuardrails(counters, false);
+      if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
-      next = Math.max(next + spec.analysis.interval, now());
-      const wait = Math.min(next, untilMs) - now();
-      if (wait > 0) await sleep(wait, signal).catch(() => undefined);
+      if (collect) await this.collectIncrement();
+      next = Math.max(next + interval, this.now());
+      const wait = Math.min(next, untilMs) - this.now();
+      if (wait > 0) await sleep(wait, this.signal).catch(() => undefined);
     }
     return undefined;
   }
 
-  async function evaluateAll(counters: Map<string, GuardrailCounters>, once: boolean): Promise<HaltInfo | undefined> {
+  private async evaluateGuardrails(counters: Map<string, GuardrailCounters>, once: boolean): Promise<HaltInfo | undefined> {
+    const { spec } = this;
     if (spec.guardrails.length === 0) return undefined;
-    const at = now();
+    const at = this.now();
     // Query timeouts stay inside the interval, so a hung source cannot stall the monitor.
     const timeout = AbortSignal.timeout(Math.max(500, Math.floor(spec.analysis.interval * 0.8)));
-    const evalSignal = AbortSignal.any([signal, timeout]);
+    const evalSignal = AbortSignal.any([this.signal, timeout]);
     const outcomes = await Promise.all(
       spec.guardrails.map((g) =>
-        evaluateGuardrail(deps.source, g, renderQuery(g.query, vars(undefined)), at, spec.source.step, evalSignal),
+        evaluateGuardrail(this.deps.source, g, renderQuery(g.query, this.vars(undefined)), at, spec.source.step, evalSignal),
       ),
     );
     for (const [i, outcome] of outcomes.entries()) {
       const g = spec.guardrails[i] as Guardrail;
       const c = counters.get(g.name) ?? { breaches: 0, noData: 0 };
       counters.set(g.name, c);
-      run.guardrails.push({
+      this.run.guardrails.push({
         guardrail: g.name,
         at,
         value: outcome.kind === 'no-data' ? null : outcome.value,
         breached: outcome.kind === 'breach',
       });
       // Preflight decides on a single look: a breach now is a breach.
-      const reason = once
-        ? outcome.kind === 'breach'
-          ? outcome.reason
-          : undefined
-        : decide(c, outcome, g, spec.onNoData);
+      const reason = once ? (outcome.kind === 'breach' ? outcome.reason : undefined) : decide(c, outcome, g, spec.onNoData);
       if (outcome.kind === 'no-data' && !once) {
-        emit('guardrail.no_data', `guardrail "${g.name}": ${outcome.reason}`, { guardrail: g.name });
+        await this.emit('guardrail.no_data', `guardrail "${g.name}": ${outcome.reason}`, { guardrail: g.name });
       }
       if (reason) {
-        const info: HaltInfo = { guardrail: g.name, reason, at: new Date(now()).toISOString() };
+        const info: HaltInfo = { guardrail: g.name, reason, at: new Date(this.now()).toISOString() };
         if (outcome.kind !== 'no-data') info.value = outcome.value;
         const threshold: { max?: number; min?: number } = {};
         if (g.max !== undefined) threshold.max = g.max;
@@ -245,57 +309,126 @@ export async function executeRun(experiment: Experiment, deps: RunDeps, opts: Ru
     return undefined;
   }
 
-  async function closeWindow(by: 'deadline' | 'halt' | 'abort' | 'error'): Promise<void> {
-    if (!handle || !run.window || run.window.closedAt) return;
-    if (closeFailure !== undefined) throw closeFailure;
-    const h = handle;
-    emit('window.closing', `closing fault window (${by})`, { by });
-    try {
-      // Deliberately not tied to the run's signal: an aborted run must still close.
-      await closeWithRetry(deps.injector, h, {
-        onRetry: (err, attempt, delayMs) =>
-          emit('window.close_retry', `close failed (attempt ${attempt}): ${describeError(err)}; retrying in ${delayMs}ms`),
-      });
-    } catch (err) {
-      closeFailure = err instanceof Error ? err : new Error(String(err));
-      emit('window.close_failed', `CRITICAL: could not close the fault window: ${describeError(err)}`, { critical: true });
-      log.fatal({ err, handle: h }, 'fault window could not be closed');
-      throw err;
+  /**
+   * Fetch the steady-state samples that arrived since the last tick and hand
+   * them to the observer, so a run's data survives the process. Best effort:
+   * the final query after the window is what the verdict uses.
+   */
+  private async collectIncrement(): Promise<void> {
+    const window = this.run.window;
+    if (!window) return;
+    const step = this.spec.source.step;
+    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(this.spec.analysis.interval * 0.8)));
+    const signal = AbortSignal.any([this.signal, timeout]);
+    for (const metric of this.spec.steadyState) {
+      for (const group of GROUPS) {
+        const key = `${metric.name}\u0000${group}`;
+        const from = (this.collectedUntil.get(key) ?? Date.parse(window.openedAt) - step) + step;
+        const range = this.range(from, this.now());
+        if (range.end.getTime() < range.start.getTime()) continue;
+        const query = renderQuery(metric.query, this.vars(group));
+        let samples: Sample[];
+        try {
+          const result = await this.deps.source.queryRange(query, range, signal);
+          samples = result.series.length === 1 ? (result.series[0]?.samples ?? []) : [];
+        } catch (err) {
+          if (this.signal.aborted) throw this.abortError();
+          // A missed chunk is fine: the final query after the window fills it.
+          this.log.debug({ err, metric: metric.name, group }, 'incremental sample query failed');
+          continue;
+        }
+        await this.addSamples(metric.name, group, query, samples);
+      }
     }
-    run.window.closedAt = new Date(now()).toISOString();
-    run.window.closedBy = by;
-    emit('window.closed', `fault window closed (${by})`, { by });
   }
 
-  async function analyze(): Promise<void> {
+  /** Append samples newer than what was collected for (metric, group). */
+  private async addSamples(metric: string, group: Group, query: string, samples: Sample[]): Promise<void> {
+    const key = `${metric}\u0000${group}`;
+    const until = this.collectedUntil.get(key) ?? -Infinity;
+    const fresh = samples.filter((s) => s.t > until);
+    if (fresh.length === 0) return;
+    this.collectedUntil.set(key, fresh[fresh.length - 1]?.t ?? until);
+    let series = this.run.series.find((s) => s.metric === metric && s.group === group);
+    if (!series) {
+      series = { metric, group, query, samples: [] };
+      this.run.series.push(series);
+    }
+    series.samples.push(...fresh);
+    await this.deps.onSamples?.({ metric, group, query, samples: fresh }, this.run);
+  }
+
+  private async closeWindow(by: 'deadline' | 'halt' | 'abort' | 'error'): Promise<void> {
+    const { run } = this;
+    if (!this.handle || !run.window || run.window.closedAt) return;
+    if (this.closeFailure) throw this.closeFailure;
+    const handle = this.handle;
+    await this.emit('window.closing', `closing fault window (${by})`, { by });
+    const retries: RunEvent[] = [];
+    try {
+      // Deliberately not tied to the run's signal: an aborted run must still close.
+      await closeWithRetry(this.deps.injector, handle, {
+        onRetry: (err, attempt, delayMs) => {
+          retries.push({
+            at: new Date(this.now()).toISOString(),
+            type: 'window.close_retry',
+            message: `close failed (attempt ${attempt}): ${describeError(err)}; retrying in ${delayMs}ms`,
+          });
+        },
+      });
+    } catch (err) {
+      this.closeFailure = err instanceof Error ? err : new Error(String(err));
+      this.log.fatal({ err, handle }, 'fault window could not be closed');
+      await this.recordRetries(retries);
+      await this.emit('window.close_failed', `CRITICAL: could not close the fault window: ${describeError(err)}`, { critical: true });
+      throw this.closeFailure;
+    }
+    await this.recordRetries(retries);
+    run.window.closedAt = new Date(this.now()).toISOString();
+    run.window.closedBy = by;
+    await this.emit('window.closed', `fault window closed (${by})`, { by });
+  }
+
+  /** Retries are recorded after the close returns: the close loop itself must not wait on the store. */
+  private async recordRetries(retries: RunEvent[]): Promise<void> {
+    for (const event of retries) {
+      this.run.events.push(event);
+      await this.deps.onEvent?.(event, this.run);
+    }
+  }
+
+  private async analyze(): Promise<void> {
+    const { run, spec } = this;
     const window = run.window;
     if (!window) return;
-    const start = new Date(window.openedAt);
-    const end = new Date(window.closedAt ?? now());
+    const range = this.range(Date.parse(window.openedAt), Date.parse(window.closedAt ?? new Date(this.now()).toISOString()));
     for (const metric of spec.steadyState) {
       const samples: Partial<Record<Group, Sample[]>> = {};
       let missing: string | undefined;
-      for (const group of ['control', 'experiment'] as const) {
-        const query = renderQuery(metric.query, vars(group));
+      for (const group of GROUPS) {
+        const query = renderQuery(metric.query, this.vars(group));
         try {
-          const result = await deps.source.queryRange(query, { start, end, stepMs: spec.source.step }, signal);
+          const result = await this.deps.source.queryRange(query, range, this.signal);
           if (result.series.length !== 1) {
             throw new Error(`metric "${metric.name}" returned ${result.series.length} series for group ${group}; aggregate it to one`);
           }
-          const points = result.series[0]?.samples ?? [];
-          samples[group] = points;
-          run.series.push({ metric: metric.name, group, query, samples: points });
+          samples[group] = result.series[0]?.samples ?? [];
         } catch (err) {
           if (!(err instanceof NoDataError)) throw err;
           samples[group] = [];
-          run.series.push({ metric: metric.name, group, query, samples: [] });
           missing = `no data for group ${group}`;
         }
+        // Keep what the verdict used: the final query, plus any samples the
+        // increments had not seen yet go to the observer.
+        await this.addSamples(metric.name, group, query, samples[group] ?? []);
+        const kept = run.series.find((s) => s.metric === metric.name && s.group === group);
+        if (kept) kept.samples = [...(samples[group] ?? [])];
+        else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
       }
-      const verdict = judge(metric, samples.control ?? [], samples.experiment ?? []);
+      const verdict = this.judge(metric, samples.control ?? [], samples.experiment ?? []);
       if (missing && verdict.verdict !== 'fail') verdict.reason = `${missing}; ${verdict.reason}`;
       run.metrics.push(verdict);
-      emit('metric.judged', `${metric.name}: ${verdict.verdict} — ${verdict.reason}`, {
+      await this.emit('metric.judged', `${metric.name}: ${verdict.verdict} — ${verdict.reason}`, {
         metric: metric.name,
         verdict: verdict.verdict,
         pValue: verdict.pValue,
@@ -304,16 +437,15 @@ export async function executeRun(experiment: Experiment, deps: RunDeps, opts: Ru
     }
   }
 
-  function judge(metric: SteadyStateMetric, control: Sample[], experimentSamples: Sample[]): MetricVerdict {
+  private judge(metric: SteadyStateMetric, control: Sample[], experimentSamples: Sample[]): MetricVerdict {
     return judgeMetric({
       name: metric.name,
       control: control.map((s) => s.v),
       experiment: experimentSamples.map((s) => s.v),
       direction: metric.direction,
       tolerance: metric.tolerance,
-      alpha: spec.analysis.alpha,
-      minSamples: metric.minSamples ?? spec.analysis.minSamples,
+      alpha: this.spec.analysis.alpha,
+      minSamples: metric.minSamples ?? this.spec.analysis.minSamples,
     });
   }
 }
-

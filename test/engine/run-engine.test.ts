@@ -176,3 +176,46 @@ test('an open that fails ends errored and never reports passed', async () => {
   assert.match(run.reason, /backend said no/);
   assert.equal(run.verdict, null);
 });
+
+test('samples reach the observer during the window, not only at the end; the judged series is kept', async () => {
+  const injector = new FakeInjector();
+  const chunks: { metric: string; group: string; n: number; at: number }[] = [];
+  let closedAt = 0;
+  const originalClose = injector.close.bind(injector);
+  injector.close = async (h) => {
+    closedAt = Date.now();
+    await originalClose(h);
+  };
+  const run = await executeRun(experiment({ duration: '3s' }), {
+    source: new FakeSource(world()),
+    injector,
+    logger,
+    onSamples: (chunk) => {
+      chunks.push({ metric: chunk.metric, group: chunk.group, n: chunk.samples.length, at: Date.now() });
+    },
+  });
+  assert.equal(run.state, 'passed', run.reason);
+  const during = chunks.filter((c) => c.at < closedAt);
+  assert.ok(during.length >= 4, `chunks during the window: ${during.length}`);
+  // Chunks never overlap: the persisted samples add up to at most the final series.
+  for (const group of ['control', 'experiment']) {
+    const persisted = chunks.filter((c) => c.group === group).reduce((a, c) => a + c.n, 0);
+    const final = run.series.find((s) => s.group === group)?.samples.length ?? 0;
+    assert.ok(persisted <= final + 1 && persisted >= final - 1, `${group}: persisted ${persisted}, final ${final}`);
+  }
+});
+
+test('an observer that fails after the window opened ends the run errored, and the window is still closed', async () => {
+  const injector = new FakeInjector();
+  const run = await executeRun(experiment(), {
+    source: new FakeSource(world()),
+    injector,
+    logger,
+    onEvent: (event) => {
+      if (event.type === 'window.opened') throw new Error('store is down');
+    },
+  });
+  assert.equal(run.state, 'errored');
+  assert.match(run.reason, /store is down/);
+  assert.equal(injector.closeCalls, 1);
+});
