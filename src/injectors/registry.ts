@@ -4,8 +4,13 @@
  * the list of known kinds, never a silent fallback.
  */
 import { ValidationError } from '../lib/errors.ts';
+import { awsFisInjector } from './aws-fis.ts';
+import { chaosMeshInjector } from './chaos-mesh.ts';
 import { commandInjector } from './command.ts';
+import { gremlinInjector } from './gremlin.ts';
 import { httpProxyInjector } from './http-proxy.ts';
+import { litmusInjector } from './litmus.ts';
+import { toxiproxyInjector } from './toxiproxy.ts';
 import type { Injector, InjectorDeps, InjectorFactory } from './types.ts';
 import { webhookInjector } from './webhook.ts';
 
@@ -13,6 +18,11 @@ const factories: InjectorFactory<never>[] = [
   httpProxyInjector as InjectorFactory<never>,
   webhookInjector as InjectorFactory<never>,
   commandInjector as InjectorFactory<never>,
+  chaosMeshInjector as InjectorFactory<never>,
+  litmusInjector as InjectorFactory<never>,
+  awsFisInjector as InjectorFactory<never>,
+  gremlinInjector as InjectorFactory<never>,
+  toxiproxyInjector as InjectorFactory<never>,
 ];
 
 export const injectorRegistry: ReadonlyMap<string, InjectorFactory<unknown>> = new Map(

@@ -35,6 +35,22 @@ export interface Injector {
   status(handle: InjectorHandle, signal?: AbortSignal): Promise<InjectorStatus>;
   /** Cheap health check for preflight: the backend answers and we may use it. */
   check(signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional, for the orphan sweep (./sweep.ts): every fault of ours the
+   * backend still holds, found by our label, tag or name prefix. Adapters whose
+   * backend cannot be searched that way leave it out.
+   */
+  listOwned?(signal?: AbortSignal): Promise<OwnedFault[]>;
+}
+
+/** A fault the backend holds that carries our mark, read back for the orphan sweep. */
+export interface OwnedFault {
+  /** The run that opened it, as recorded on the backend object. */
+  runId: string;
+  /** What it is, for reports and logs: e.g. `networkchaos chaos/steadystate-run-1`. */
+  ref: string;
+  /** A handle `close` accepts, so the sweep removes it exactly as the run would have. */
+  handle: InjectorHandle;
 }
 
 export interface InjectorFactory<P = unknown> {
@@ -42,6 +58,20 @@ export interface InjectorFactory<P = unknown> {
   /** Schema of `spec.fault.params` for this kind. */
   readonly paramsSchema: z.ZodType<P>;
   create(params: P, deps: InjectorDeps): Injector;
+  /**
+   * What a run with these params locks (at most one active run per target),
+   * e.g. the proxy's admin URL. Default: the kind and the exact params.
+   */
+  targetOf?(params: P): string;
+  /** The share of traffic (0..1) the fault affects, where the params say; for the service's cap. */
+  trafficShare?(params: P): number | undefined;
+  /**
+   * The handle of a window opened for `runId` whose `open` answer was lost
+   * (a crash between the call and recording its handle), when the adapter can
+   * derive it; lets the reconciler close such a window instead of waiting for
+   * the backend's deadline.
+   */
+  handleFor?(params: P, runId: string): InjectorHandle | undefined;
 }
 
 export interface InjectorDeps {
