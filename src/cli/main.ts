@@ -5,10 +5,11 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_CODES } from '../engine/types.ts';
-import { ValidationError } from '../lib/errors.ts';
+import { ConfigError, ValidationError } from '../lib/errors.ts';
 import { registerCompareCommand } from './compare-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { runCommand } from './run-command.ts';
+import { registerTokenCommand } from './token-command.ts';
 import { validateCommand } from './validate-command.ts';
 
 export function buildProgram(): Command {
@@ -53,8 +54,8 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('the HTTP service (API, webhooks, scheduler)')
-    .option('--listen <host:port>', 'listen address', process.env.STEADYSTATE_LISTEN ?? '127.0.0.1:8080')
-    .action(async (opts: { listen: string }) => {
+    .option('--listen <host:port>', 'listen address (env STEADYSTATE_LISTEN, default 127.0.0.1:8080)')
+    .action(async (opts: { listen?: string }) => {
       const { serveCommand } = await import('./serve-command.ts');
       await serveCommand(opts);
     });
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
       process.exitCode = await demoCommand();
     });
 
+  registerTokenCommand(program);
   registerCompareCommand(program);
   registerQueriesCommand(program);
   return program;
@@ -89,6 +91,11 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // --help and --version exit 0; every usage mistake is bad input.
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+      return;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`steadystate: ${err.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
       return;
     }
     if (err instanceof ValidationError) {

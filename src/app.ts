@@ -1,0 +1,74 @@
+/**
+ * The composition root: the one place adapters, the store, the run service and
+ * the HTTP layer are built and wired. Nothing deeper calls `new` on a port.
+ */
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { ServiceConfig } from './config.ts';
+import { buildHttpApp } from './http/app.ts';
+import type { ZodApp } from './http/types.ts';
+import { RunService } from './service/run-service.ts';
+import { openStore } from './store/open-store.ts';
+import type { Store } from './store/types.ts';
+
+export interface Service {
+  app: ZodApp;
+  store: Store;
+  runs: RunService;
+  /** The address it listens on, with the real port. */
+  url: string;
+  /** Close every open window (bounded by the grace), then stop listening and close the store. */
+  stop(reason: string): Promise<void>;
+}
+
+export async function startService(config: Readonly<ServiceConfig>, logger: Logger): Promise<Service> {
+  const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
+  try {
+    if (config.adminToken) {
+      const boot = await store.tokens.ensureBootstrap(config.adminToken, 'bootstrap-admin', 'admin');
+      if (boot.created) logger.info({ tokenId: boot.id }, 'bootstrap admin token stored (hashed)');
+    }
+    const runs = new RunService(store, config, logger);
+    const reconciled = await runs.reconcile();
+    if (reconciled.reconciled.length > 0 || reconciled.failures.length > 0) {
+      logger.warn(reconciled, 'reconciled runs left active by a previous process');
+    }
+
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics, prefix: 'steadystate_' });
+    new Gauge({
+      name: 'steadystate_active_runs',
+      help: 'Runs this process is driving now.',
+      registers: [metrics],
+      collect() {
+        this.set(runs.activeRunIds().length);
+      },
+    });
+
+    const app = await buildHttpApp({ store, runs, config, logger, metrics });
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.listen.port;
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    let stopping: Promise<void> | undefined;
+    return {
+      app,
+      store,
+      runs,
+      url: `http://${host}:${port}`,
+      stop(reason: string) {
+        stopping ??= (async () => {
+          logger.info({ reason }, 'stopping: closing open fault windows first');
+          const result = await runs.shutdown(config.shutdownGraceMs);
+          logger.info(result, 'runs stopped');
+          await app.close();
+          await store.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Service configuration: read from the environment (and flags) once, at start,
+ * validated with one clear message per mistake, then frozen. Components get the
+ * slice they need; nothing else reads process.env.
+ */
+import { z } from 'zod';
+import { ConfigError } from './lib/errors.ts';
+import { parseDuration } from './lib/duration.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ServiceConfig {
+  listen: HostPort;
+  /** PostgreSQL when set; otherwise PGlite in dataDir. A secret: never logged. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Bootstrap admin token (STEADYSTATE_ADMIN_TOKEN). A secret: never logged. */
+  adminToken: string | undefined;
+  /** Hosts specs may point sources, injectors and webhooks at; undefined = any host. */
+  allowedHosts: readonly string[] | undefined;
+  limits: {
+    maxConcurrentRuns: number;
+    maxBodyBytes: number;
+    maxSpecBytes: number;
+    maxWindowMs: number;
+    /** Largest share of traffic (0..1) a fault may affect, where the injector states one. */
+    maxTrafficShare: number;
+  };
+  /** Base URL people reach the service at, for links in reports and Slack. */
+  publicUrl: string | undefined;
+  logLevel: string;
+  shutdownGraceMs: number;
+}
+
+/** `HOST:PORT`, `[v6]:PORT`. */
+export function parseHostPort(text: string): HostPort | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65_535) return undefined;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+const positiveInt = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/**
+ * Build the configuration from an environment and the `serve` flags. Throws a
+ * ConfigError listing every mistake (never including secret values).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = {}): Readonly<ServiceConfig> {
+  const problems: string[] = [];
+  const listenText = flags.listen ?? env.STEADYSTATE_LISTEN ?? '127.0.0.1:8080';
+  const listen = parseHostPort(listenText);
+  if (!listen) problems.push(`listen address "${listenText}" is not HOST:PORT (e.g. 127.0.0.1:8080)`);
+
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const adminToken = env.STEADYSTATE_ADMIN_TOKEN?.trim() || undefined;
+  if (adminToken !== undefined && adminToken.length < 32) {
+    problems.push('STEADYSTATE_ADMIN_TOKEN must be at least 32 characters');
+  }
+  let allowedHosts: string[] | undefined;
+  if (env.STEADYSTATE_ALLOWED_HOSTS !== undefined && env.STEADYSTATE_ALLOWED_HOSTS.trim() !== '') {
+    allowedHosts = env.STEADYSTATE_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+    for (const h of allowedHosts) {
+      if (!/^(\*\.)?[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/.test(h)) problems.push(`STEADYSTATE_ALLOWED_HOSTS: "${h}" is not a host name`);
+    }
+  }
+  const ints = z
+    .object({
+      maxConcurrentRuns: positiveInt('STEADYSTATE_MAX_CONCURRENT_RUNS', 20),
+      maxBodyBytes: positiveInt('STEADYSTATE_MAX_BODY_BYTES', 1024 * 1024),
+      maxSpecBytes: positiveInt('STEADYSTATE_MAX_SPEC_BYTES', 256 * 1024),
+    })
+    .safeParse({
+      maxConcurrentRuns: env.STEADYSTATE_MAX_CONCURRENT_RUNS,
+      maxBodyBytes: env.STEADYSTATE_MAX_BODY_BYTES,
+      maxSpecBytes: env.STEADYSTATE_MAX_SPEC_BYTES,
+    });
+  if (!ints.success) problems.push(...ints.error.issues.map((i) => i.message));
+
+  const maxWindowText = env.STEADYSTATE_MAX_WINDOW ?? '1h';
+  const maxWindowMs = parseDuration(maxWindowText);
+  if (maxWindowMs === undefined || maxWindowMs <= 0) problems.push(`STEADYSTATE_MAX_WINDOW "${maxWindowText}" is not a duration`);
+
+  const shareText = env.STEADYSTATE_MAX_TRAFFIC_SHARE ?? '50%';
+  const shareMatch = /^(\d+(?:\.\d+)?)%$/.exec(shareText.trim());
+  const maxTrafficShare = shareMatch ? Number(shareMatch[1]) / 100 : NaN;
+  if (!(maxTrafficShare > 0 && maxTrafficShare <= 1)) problems.push(`STEADYSTATE_MAX_TRAFFIC_SHARE "${shareText}" must be a percentage in (0%, 100%]`);
+
+  const publicUrl = env.STEADYSTATE_PUBLIC_URL?.trim() || undefined;
+  if (publicUrl && !/^https?:\/\//.test(publicUrl)) problems.push('STEADYSTATE_PUBLIC_URL must be an http(s) URL');
+
+  if (problems.length > 0 || !listen || !ints.success || maxWindowMs === undefined) {
+    throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  return Object.freeze({
+    listen,
+    databaseUrl,
+    dataDir: env.STEADYSTATE_DATA_DIR?.trim() || './data',
+    adminToken,
+    allowedHosts: allowedHosts ? Object.freeze(allowedHosts) : undefined,
+    limits: Object.freeze({ ...ints.data, maxWindowMs, maxTrafficShare }),
+    publicUrl,
+    logLevel: env.STEADYSTATE_LOG_LEVEL ?? 'info',
+    shutdownGraceMs: 20_000,
+  });
+}
+
+/** Is `host` allowed by the allowlist? `*.example.com` matches subdomains. */
+export function hostAllowed(host: string, allowed: readonly string[] | undefined): boolean {
+  if (!allowed) return true;
+  const h = host.toLowerCase();
+  return allowed.some((a) => (a.startsWith('*.') ? h.endsWith(a.slice(1)) : h === a));
+}

@@ -1,0 +1,130 @@
+/**
+ * The HTTP layer: thin. Routes validate with zod schemas (the same ones the
+ * OpenAPI document at /docs is generated from), call the store or the run
+ * service, and map errors to 4xx answers that say what is wrong. A 5xx means a
+ * bug or a dead dependency, never bad input.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { ServiceConfig } from '../config.ts';
+import { AppError } from '../lib/errors.ts';
+import type { RunService } from '../service/run-service.ts';
+import type { Store } from '../store/types.ts';
+import { registerAuth } from './auth.ts';
+import { registerExperimentRoutes } from './experiment-routes.ts';
+import { registerRunRoutes } from './run-routes.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
+import type { ZodApp } from './types.ts';
+
+export interface HttpDeps {
+  store: Store;
+  runs: RunService;
+  config: Pick<ServiceConfig, 'limits' | 'allowedHosts' | 'publicUrl'>;
+  logger: Logger;
+  metrics: Registry;
+}
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: string | undefined;
+}
+
+const registeredRoutes = new WeakMap<object, RouteEntry[]>();
+
+/** Every route the app registered, with the access it declared (tests check nothing is left open). */
+export function routesOf(app: object): RouteEntry[] {
+  return registeredRoutes.get(app) ?? [];
+}
+
+export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
+
+export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.limits.maxBodyBytes,
+    // Long, odd or hostile URLs are a 4xx, not a crash.
+    routerOptions: { maxParamLength: 512 },
+  }).withTypeProvider<ZodTypeProvider>();
+  const routes: RouteEntry[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      routes.push({ method, url: route.url, access: route.config?.access });
+    }
+  });
+  registeredRoutes.set(app, routes);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // YAML specs arrive as text; the spec loader parses them with line numbers.
+  app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      return reply.code(400).send({
+        error: 'invalid_input',
+        message: 'the request does not match the API schema',
+        errors: error.validation.map((v) => ({
+          path: `${error.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}`,
+          message: v.message ?? 'invalid',
+        })),
+      });
+    }
+    if (error instanceof AppError) {
+      if (error.httpStatus >= 500) request.log.error({ err: error }, error.message);
+      return reply.code(error.httpStatus).send(error.toJSON());
+    }
+    // Fastify's own client errors: body too large, bad JSON, unsupported media type…
+    const status = error.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      return reply.code(status).send({ error: (error.code ?? 'bad_request').toLowerCase(), message: error.message });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ error: 'internal', message: 'internal error; see the service log' });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}` }),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'steadystate', version: '0.1.0', description: 'Chaos experiments as controlled experiments.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  registerAuth(app, deps.store);
+
+  app.get('/healthz', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { access: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
+    try {
+      await deps.store.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', message: 'the store is not reachable' });
+    }
+  });
+  app.get('/metrics', { config: { access: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', deps.metrics.contentType);
+    return deps.metrics.metrics();
+  });
+
+  registerExperimentRoutes(app, deps);
+  registerRunRoutes(app, deps);
+  registerAdminRoutes(app, deps);
+  return app;
+}
+

@@ -1,0 +1,248 @@
+/**
+ * Runs inside the service: starts them (after the halt-all switch, the
+ * concurrency cap and the per-target lock agree), drives each through the run
+ * engine with every event and sample persisted, aborts them, halts them all,
+ * and — on start — reconciles runs a previous process left active: closes
+ * their fault windows from the persisted handles and marks them aborted.
+ */
+import type { Logger } from 'pino';
+import type { ServiceConfig } from '../config.ts';
+import { executeRun, newRunId } from '../engine/run-engine.ts';
+import { ACTIVE_STATES, type RunRecord } from '../engine/types.ts';
+import { closeWithRetry } from '../injectors/close.ts';
+import { createInjector, injectorRegistry } from '../injectors/registry.ts';
+import type { InjectorHandle } from '../injectors/types.ts';
+import { AbortedError, AppError, describeError, ValidationError } from '../lib/errors.ts';
+import { createMetricSource } from '../metric-sources/registry.ts';
+import type { Experiment } from '../spec/schema.ts';
+import type { StoredRun, Store } from '../store/types.ts';
+import { policyIssues, targetOf } from './spec-checks.ts';
+
+export class HaltAllActiveError extends AppError {
+  constructor() {
+    super('halt-all is active: no run may start until an admin clears it (DELETE /api/v1/halt-all)', {
+      code: 'halt_all_active',
+      httpStatus: 409,
+    });
+  }
+}
+
+export class TooManyRunsError extends AppError {
+  constructor(limit: number) {
+    super(`the service already runs ${limit} experiments, its limit (STEADYSTATE_MAX_CONCURRENT_RUNS)`, {
+      code: 'too_many_runs',
+      httpStatus: 429,
+      retryable: true,
+    });
+  }
+}
+
+interface ActiveRun {
+  controller: AbortController;
+  done: Promise<RunRecord>;
+}
+
+export interface StartRunOptions {
+  actor: string;
+  idempotencyKey?: string;
+}
+
+export class RunService {
+  private readonly active = new Map<string, ActiveRun>();
+  private stopping = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly config: Pick<ServiceConfig, 'allowedHosts' | 'limits'>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Start the latest version of an experiment. Returns the run row (existing one for a repeated idempotency key). */
+  async start(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
+    if (this.stopping) throw new AppError('the service is shutting down', { code: 'shutting_down', httpStatus: 503, retryable: true });
+    const stored = await this.store.experiments.get(name);
+    if (!stored) throw new AppError(`experiment "${name}" not found`, { code: 'not_found', httpStatus: 404 });
+    if (opts.idempotencyKey) {
+      // A retried start returns the run it created, before any check that could now refuse it.
+      const existing = (await this.store.runs.list({ experiment: name, limit: 500 })).find((r) => r.idempotencyKey === opts.idempotencyKey);
+      if (existing) return { run: existing, created: false };
+    }
+    if ((await this.store.settings.haltAll()).active) throw new HaltAllActiveError();
+    if ((await this.store.runs.countActive()) >= this.config.limits.maxConcurrentRuns) {
+      throw new TooManyRunsError(this.config.limits.maxConcurrentRuns);
+    }
+    const experiment = stored.spec as Experiment;
+    const issues = policyIssues(experiment, this.config);
+    if (issues.length > 0) {
+      throw new ValidationError(issues, `experiment "${name}" is not allowed by this service's policy: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    }
+    const id = newRunId();
+    const { run, created } = await this.store.runs.create({
+      id,
+      experiment: name,
+      version: stored.version,
+      target: targetOf(experiment),
+      actor: opts.actor,
+      ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+    });
+    if (created) this.launch(run.id, experiment, opts.actor);
+    return { run, created };
+  }
+
+  private launch(runId: string, experiment: Experiment, actor: string): void {
+    const controller = new AbortController();
+    const log = this.logger.child({ runId });
+    const done = executeRun(
+      experiment,
+      {
+        source: createMetricSource(experiment.spec.source),
+        injector: createInjector(experiment.spec.fault.injector, experiment.spec.fault.params),
+        logger: log,
+        onEvent: async (event, run) => {
+          await this.store.runs.appendEvent(runId, event);
+          await this.store.runs.update(runId, snapshot(run));
+        },
+        onSamples: async (chunk) => {
+          await this.store.runs.appendSamples(runId, chunk);
+        },
+      },
+      { runId, actor, signal: controller.signal },
+    )
+      .catch(async (err: unknown) => {
+        // executeRun records its own failures; this is the last line of defence.
+        log.error({ err }, 'run engine failed');
+        await this.store.runs
+          .update(runId, { state: 'errored', reason: `engine failure: ${describeError(err)}`, endedAt: new Date().toISOString() })
+          .catch(() => undefined);
+        throw err;
+      })
+      .finally(() => this.active.delete(runId));
+    done.catch(() => undefined);
+    this.active.set(runId, { controller, done });
+  }
+
+  /** Abort one run; the engine closes its window. Resolves when the run has ended (bounded by the caller). */
+  async abort(runId: string, actor: string): Promise<StoredRun> {
+    const row = await this.store.runs.get(runId);
+    if (!row) throw new AppError(`run "${runId}" not found`, { code: 'not_found', httpStatus: 404 });
+    const active = this.active.get(runId);
+    if (!active) {
+      if ((ACTIVE_STATES as readonly string[]).includes(row.state)) {
+        throw new AppError(`run "${runId}" is active but not driven by this process`, { code: 'not_owner', httpStatus: 409 });
+      }
+      return row;
+    }
+    await this.store.runs.appendEvent(runId, { at: new Date().toISOString(), type: 'run.abort_requested', message: `abort requested by ${actor}`, data: { actor } });
+    active.controller.abort(new AbortedError(`aborted by ${actor}`));
+    await active.done.catch(() => undefined);
+    return (await this.store.runs.get(runId)) ?? row;
+  }
+
+  /** Close every open window now and block new starts until an admin clears the switch. */
+  async haltAll(actor: string): Promise<{ halted: string[] }> {
+    await this.store.settings.setHaltAll(actor);
+    const ids = [...this.active.keys()];
+    for (const id of ids) {
+      await this.store.runs
+        .appendEvent(id, { at: new Date().toISOString(), type: 'run.halt_all', message: `halt-all by ${actor}`, data: { actor } })
+        .catch(() => undefined);
+      this.active.get(id)?.controller.abort(new AbortedError(`halt-all by ${actor}`));
+    }
+    await Promise.allSettled(ids.map((id) => this.active.get(id)?.done));
+    return { halted: ids };
+  }
+
+  activeRunIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Wait for a run driven here to end (tests, `wait`). */
+  async settled(runId: string): Promise<void> {
+    await this.active.get(runId)?.done.catch(() => undefined);
+  }
+
+  /**
+   * SIGTERM/SIGINT: abort every run (each closes its window), bounded by
+   * `graceMs`. Runs still going after that are left to the next start's
+   * reconciler and to the injector-side deadlines.
+   */
+  async shutdown(graceMs: number): Promise<{ closed: number; leftover: number }> {
+    this.stopping = true;
+    const all = [...this.active.entries()];
+    for (const [, run] of all) run.controller.abort(new AbortedError('service shutting down'));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+    await Promise.race([Promise.allSettled(all.map(([, r]) => r.done)), timeout]);
+    clearTimeout(timer);
+    return { closed: all.length - this.active.size, leftover: this.active.size };
+  }
+
+  /**
+   * On start: every run left active by a previous process gets its fault
+   * window closed (from the persisted handle, or one the adapter can derive
+   * from the run id when the crash came between open and recording it) and
+   * is marked aborted. Its events and samples stay as they were.
+   */
+  async reconcile(): Promise<{ reconciled: string[]; failures: string[] }> {
+    const reconciled: string[] = [];
+    const failures: string[] = [];
+    for (const row of await this.store.runs.listActive()) {
+      if (this.active.has(row.id)) continue;
+      const log = this.logger.child({ runId: row.id });
+      try {
+        const note = await this.closeLeftover(row);
+        const reason = `service restarted while the run was ${row.state}; ${note}`;
+        await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'run.reconciled', message: reason });
+        await this.store.runs.update(row.id, { state: 'aborted', reason, endedAt: new Date().toISOString() });
+        await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'state.aborted', message: reason });
+        reconciled.push(row.id);
+      } catch (err) {
+        log.fatal({ err }, 'could not reconcile a run left active');
+        failures.push(row.id);
+        await this.store.runs
+          .appendEvent(row.id, {
+            at: new Date().toISOString(),
+            type: 'window.close_failed',
+            message: `CRITICAL: reconciler could not close the fault window: ${describeError(err)}`,
+            data: { critical: true },
+          })
+          .catch(() => undefined);
+      }
+    }
+    return { reconciled, failures };
+  }
+
+  private async closeLeftover(row: StoredRun): Promise<string> {
+    const window = row.window;
+    const version = await this.store.experiments.getVersion(row.experiment, row.version);
+    const experiment = version?.spec as Experiment | undefined;
+    if (window?.closedAt) return 'its fault window had already been closed';
+    let handle: InjectorHandle | undefined = window?.handle;
+    const events = await this.store.runs.events(row.id);
+    const openingRecorded = events.some((e) => e.type === 'window.opening');
+    if (!handle && openingRecorded && experiment) {
+      const factory = injectorRegistry.get(experiment.spec.fault.injector);
+      handle = factory?.handleFor?.(experiment.spec.fault.params, row.id);
+      if (!handle) return 'an open was in flight and left no handle; the injector-side deadline ends that fault';
+    }
+    if (!handle) return 'no fault window had been opened';
+    if (!experiment) throw new Error(`spec version ${row.version} of "${row.experiment}" is missing; cannot build the injector`);
+    const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params);
+    await closeWithRetry(injector, handle);
+    await this.store.runs.update(row.id, { window: { ...(window ?? { openedAt: row.startedAt, deadline: row.startedAt }), handle, closedAt: new Date().toISOString(), closedBy: 'error' } });
+    return 'its fault window was closed by the reconciler';
+  }
+}
+
+/** The persisted part of a run record (events and samples are appended separately). */
+function snapshot(run: Readonly<RunRecord>) {
+  return {
+    state: run.state,
+    verdict: run.verdict,
+    reason: run.reason,
+    endedAt: run.endedAt,
+    ...(run.window ? { window: run.window } : {}),
+    ...(run.halt ? { halt: run.halt } : {}),
+    metrics: run.metrics,
+  };
+}
