@@ -7,7 +7,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY queries ./queries
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && cp -r src/store/migrations dist/store/ && npm prune --omit=dev
 
 # Runtime stage: compiled JavaScript only, non-root.
 FROM node:20-bookworm-slim

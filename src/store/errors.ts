@@ -1,0 +1,58 @@
+/**
+ * Errors the store raises on purpose. Each maps to one HTTP status, so the API
+ * layer can answer with `err.httpStatus` and `err.toJSON()` unchanged.
+ */
+import { AppError } from '../lib/errors.ts';
+
+/** The experiment, version, run or token does not exist (or the experiment is deleted). */
+export class NotFoundError extends AppError {
+  readonly entity: string;
+  readonly key: string;
+  constructor(entity: string, key: string) {
+    super(`${entity} "${key}" not found`, { code: 'not_found', httpStatus: 404 });
+    this.entity = entity;
+    this.key = key;
+  }
+}
+
+/** The write contradicts what is stored: a name taken, a final state changed, a delete while a run is active. */
+export class ConflictError extends AppError {
+  constructor(message: string, code = 'conflict') {
+    super(message, { code, httpStatus: 409 });
+  }
+}
+
+/**
+ * The run's target already has an active run: at most one per target, enforced
+ * by a unique index. Retryable, since the holder will finish.
+ */
+export class LockedError extends AppError {
+  readonly target: string;
+  /** Id of the active run that holds the target. */
+  readonly holder: string;
+  constructor(target: string, holder: string) {
+    super(`target "${target}" is locked by active run ${holder}`, { code: 'target_locked', httpStatus: 409, retryable: true });
+    this.target = target;
+    this.holder = holder;
+  }
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), target: this.target, holder: this.holder };
+  }
+}
+
+/** Another live process has the embedded database's data directory open. */
+export class DataDirInUseError extends AppError {
+  constructor(dataDir: string, pid: number) {
+    super(`data directory ${dataDir} is in use by process ${pid}; PGlite allows one process per data directory (use PostgreSQL via DATABASE_URL to run several)`, {
+      code: 'data_dir_in_use',
+      httpStatus: 503,
+    });
+  }
+}
+
+/** The database holds migrations this build does not know, or a known one was edited. */
+export class MigrationError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: 'migration_error', httpStatus: 500, cause });
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * Runs, their timeline (events) and their collected samples.
+ *
+ * The database, not this code, guarantees the invariants that matter under
+ * concurrency: one active run per target (partial unique index
+ * `runs_one_active_per_target`), one run per idempotency key and experiment
+ * (`runs_idempotency_key`), final terminal states (trigger), append-only
+ * events and samples (triggers). This file turns their violations into
+ * LockedError / ConflictError with the useful details.
+ */
+import { ACTIVE_STATES, TERMINAL_STATES, type CollectedSeries, type FaultWindow, type HaltInfo, type RunState } from '../engine/types.ts';
+import { ValidationError } from '../lib/errors.ts';
+import type { JsonObject } from '../lib/json.ts';
+import type { Sample } from '../metric-sources/types.ts';
+import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+import { ConflictError, LockedError, NotFoundError } from './errors.ts';
+import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
+import { databaseError, isUniqueViolation, SQLSTATE, type Sql } from './sql.ts';
+import {
+  MAX_SAMPLES_PER_APPEND,
+  type NewRun,
+  type RunPatch,
+  type RunRepository,
+  type StoredRun,
+  type StoredRunEvent,
+} from './types.ts';
+
+const ALL_STATES: ReadonlySet<string> = new Set<string>([...ACTIVE_STATES, ...TERMINAL_STATES]);
+const TERMINAL: ReadonlySet<string> = new Set<string>(TERMINAL_STATES);
+const VERDICTS: ReadonlySet<string> = new Set<string>(['pass', 'fail', 'inconclusive']);
+
+const DEFAULT_LIST_LIMIT = 50;
+const MAX_LIST_LIMIT = 500;
+const DEFAULT_STALE_AFTER_MS = 30_000;
+/** Bounded retries when the holder of a target finished between our insert and our look-up. */
+const CREATE_ATTEMPTS = 3;
+
+interface RunRow {
+  id: string;
+  experiment: string;
+  version: number;
+  target: string;
+  created_by: string;
+  idempotency_key: string | null;
+  state: RunState;
+  verdict: Verdict | null;
+  reason: string;
+  started_at: Date;
+  ended_at: Date | null;
+  updated_at: Date;
+  fault_window: FaultWindow | null;
+  halt: HaltInfo | null;
+  metrics: MetricVerdict[];
+  owner: string | null;
+  heartbeat_at: Date | null;
+}
+
+const RUN_COLUMNS =
+  'id, experiment, version, target, created_by, idempotency_key, state, verdict, reason, started_at, ended_at, updated_at, fault_window, halt, metrics, owner, heartbeat_at';
+
+function toRun(row: RunRow): StoredRun {
+  return {
+    id: row.id,
+    experiment: row.experiment,
+    version: row.version,
+    target: row.target,
+    actor: row.created_by,
+    idempotencyKey: row.idempotency_key,
+    state: row.state,
+    verdict: row.verdict,
+    reason: row.reason,
+    startedAt: iso(row.started_at),
+    endedAt: isoOrNull(row.ended_at),
+    updatedAt: iso(row.updated_at),
+    window: row.fault_window,
+    halt: row.halt,
+    metrics: row.metrics,
+    owner: row.owner,
+    heartbeatAt: isoOrNull(row.heartbeat_at),
+  };
+}
+
+interface EventRow {
+  seq: number;
+  at: Date;
+  type: string;
+  message: string;
+  data: JsonObject | null;
+}
+
+function toEvent(row: EventRow): StoredRunEvent {
+  const event: StoredRunEvent = { seq: row.seq, at: iso(row.at), type: row.type, message: row.message };
+  if (row.data !== null) event.data = row.data;
+  return event;
+}
+
+/**
+ * Columns a patch may set, and how each value is bound. Only these names ever
+ * reach the SQL text; values are always parameters.
+ */
+const PATCH_COLUMNS: { [K in keyof Required<RunPatch>]: { column: string; cast: string; value: (v: RunPatch[K]) => unknown } } = {
+  state: { column: 'state', cast: 'text', value: (v) => v },
+  verdict: { column: 'verdict', cast: 'text', value: (v) => v },
+  reason: { column: 'reason', cast: 'text', value: (v) => v },
+  endedAt: { column: 'ended_at', cast: 'timestamptz', value: (v) => (v === null || v === undefined ? null : timestampParam(v, 'endedAt')) },
+  window: { column: 'fault_window', cast: 'jsonb', value: (v) => jsonParam(v, 'window') },
+  halt: { column: 'halt', cast: 'jsonb', value: (v) => jsonParam(v, 'halt') },
+  metrics: { column: 'metrics', cast: 'jsonb', value: (v) => jsonParam(v ?? [], 'metrics') },
+};
+
+function checkPatch(patch: RunPatch): void {
+  for (const key of Object.keys(patch)) {
+    if (!(key in PATCH_COLUMNS)) throw new ValidationError([{ path: key, message: 'is not a field a run update may change' }]);
+  }
+  if (patch.state !== undefined && !ALL_STATES.has(patch.state)) {
+    throw new ValidationError([{ path: 'state', message: `unknown run state ${JSON.stringify(patch.state)}` }]);
+  }
+  if (patch.verdict !== undefined && patch.verdict !== null && !VERDICTS.has(patch.verdict)) {
+    throw new ValidationError([{ path: 'verdict', message: `unknown verdict ${JSON.stringify(patch.verdict)}` }]);
+  }
+  if (patch.reason !== undefined && typeof patch.reason !== 'string') {
+    throw new ValidationError([{ path: 'reason', message: 'must be a string' }]);
+  }
+  if (patch.metrics !== undefined && !Array.isArray(patch.metrics)) {
+    throw new ValidationError([{ path: 'metrics', message: 'must be an array' }]);
+  }
+}
+
+function checkSamples(chunk: CollectedSeries): Sample[] {
+  requireText(chunk.metric, 'metric', 256);
+  requireText(chunk.group, 'group', 64);
+  if (typeof chunk.query !== 'string') throw new ValidationError([{ path: 'query', message: 'must be a string' }]);
+  if (!Array.isArray(chunk.samples)) throw new ValidationError([{ path: 'samples', message: 'must be an array' }]);
+  if (chunk.samples.length > MAX_SAMPLES_PER_APPEND) {
+    throw new ValidationError([{ path: 'samples', message: `at most ${MAX_SAMPLES_PER_APPEND} samples per append, got ${chunk.samples.length}` }]);
+  }
+  chunk.samples.forEach((s, i) => {
+    if (!Number.isSafeInteger(s.t)) throw new ValidationError([{ path: `samples.${i}.t`, message: 'must be an integer (Unix ms)' }]);
+    if (typeof s.v !== 'number' || !Number.isFinite(s.v)) throw new ValidationError([{ path: `samples.${i}.v`, message: 'must be a finite number' }]);
+  });
+  return chunk.samples;
+}
+
+export function createRunRepository(sql: Sql): RunRepository {
+  const get = async (id: string): Promise<StoredRun | undefined> => {
+    const [row] = await sql.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
+    return row ? toRun(row) : undefined;
+  };
+
+  const byIdempotencyKey = async (db: Sql, experiment: string, key: string): Promise<StoredRun | undefined> => {
+    const [row] = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE experiment = $1 AND idempotency_key = $2`, [experiment, key]);
+    return row ? toRun(row) : undefined;
+  };
+
+  const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> =>
+    sql.transaction(async (tx) => {
+      if (input.idempotencyKey !== undefined) {
+        const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
+        if (existing) return { run: existing, created: false };
+      }
+      // FOR SHARE: a concurrent experiments.delete (FOR UPDATE) waits for this run to exist, or this waits for the delete.
+      const [live] = await tx.query<{ name: string }>(
+        `SELECT e.name FROM experiments e
+         JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
+         WHERE e.name = $1 AND e.deleted_at IS NULL FOR SHARE OF e`,
+        [input.experiment, input.version],
+      );
+      if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
+      const [row] = await tx.query<RunRow>(
+        `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${RUN_COLUMNS}`,
+        [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null],
+      );
+      return { run: toRun(row!), created: true };
+    });
+
+  return {
+    async create(input) {
+      requireText(input.id, 'id', 128);
+      requireText(input.experiment, 'experiment', 128);
+      requireText(input.target, 'target', 512);
+      requireText(input.actor, 'actor', 256);
+      if (input.idempotencyKey !== undefined) requireText(input.idempotencyKey, 'idempotencyKey', 255);
+      if (!Number.isSafeInteger(input.version) || input.version < 1) {
+        throw new ValidationError([{ path: 'version', message: 'must be a positive integer' }]);
+      }
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await tryCreate(input);
+        } catch (err) {
+          if (isUniqueViolation(err) && input.idempotencyKey !== undefined) {
+            // A concurrent request with the same key won the race (its run may also be the one
+            // holding the target, so this comes before the lock check): answer with its run.
+            const existing = await byIdempotencyKey(sql, input.experiment, input.idempotencyKey);
+            if (existing) return { run: existing, created: false };
+          }
+          if (isUniqueViolation(err, 'runs_idempotency_key')) {
+            // The key's run vanished between the violation and the look-up: cannot happen
+            // (runs are never deleted), but retrying is the honest answer.
+          } else if (isUniqueViolation(err, 'runs_one_active_per_target')) {
+            const [holder] = await sql.query<{ id: string }>(
+              'SELECT id FROM runs WHERE target = $1 AND state = ANY($2::text[])',
+              [input.target, ACTIVE_STATES],
+            );
+            if (holder) throw new LockedError(input.target, holder.id);
+            // The holder ended in between: the target is free now, try again.
+          } else if (isUniqueViolation(err, 'runs_pkey')) {
+            throw new ConflictError(`run "${input.id}" already exists`, 'run_exists');
+          } else {
+            throw err;
+          }
+          if (attempt >= CREATE_ATTEMPTS) {
+            throw new ConflictError(`could not create run "${input.id}" after ${CREATE_ATTEMPTS} attempts: target "${input.target}" is contended`, 'target_contended');
+          }
+        }
+      }
+    },
+
+    get,
+
+    async list(query = {}) {
+      const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT), 1), MAX_LIST_LIMIT);
+      const states = query.state === undefined ? null : typeof query.state === 'string' ? [query.state] : [...query.state];
+      let beforeSeq: number | null = null;
+      if (query.before !== undefined) {
+        const [row] = await sql.query<{ seq: number }>('SELECT seq FROM runs WHERE id = $1', [query.before]);
+        if (!row) throw new NotFoundError('run', query.before);
+        beforeSeq = row.seq;
+      }
+      const rows = await sql.query<RunRow>(
+        `SELECT ${RUN_COLUMNS} FROM runs
+         WHERE ($1::text IS NULL OR experiment = $1)
+           AND ($2::text[] IS NULL OR state = ANY($2::text[]))
+           AND ($3::bigint IS NULL OR seq < $3)
+         ORDER BY seq DESC LIMIT $4`,
+        [query.experiment ?? null, states, beforeSeq, limit],
+      );
+      return rows.map(toRun);
+    },
+
+    async listActive() {
+      const rows = await sql.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE state = ANY($1::text[]) ORDER BY seq`, [ACTIVE_STATES]);
+      return rows.map(toRun);
+    },
+
+    async countActive() {
+      const [row] = await sql.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
+      return row!.n;
+    },
+
+    async update(id, patch) {
+      checkPatch(patch);
+      try {
+        return await sql.transaction(async (tx) => {
+          const [current] = await tx.query<{ state: RunState }>('SELECT state FROM runs WHERE id = $1 FOR UPDATE', [id]);
+          if (!current) throw new NotFoundError('run', id);
+          if (TERMINAL.has(current.state) && patch.state !== undefined && patch.state !== current.state) {
+            throw new ConflictError(`run ${id} is ${current.state}, which is final; it cannot become ${patch.state}`, 'run_final');
+          }
+          const sets: string[] = ['updated_at = now()'];
+          const params: unknown[] = [id];
+          for (const key of Object.keys(patch) as (keyof RunPatch)[]) {
+            if (patch[key] === undefined) continue;
+            const spec = PATCH_COLUMNS[key] as { column: string; cast: string; value: (v: unknown) => unknown };
+            params.push(spec.value(patch[key]));
+            sets.push(`${spec.column} = $${params.length}::${spec.cast}`);
+          }
+          const becomesTerminal = patch.state !== undefined && TERMINAL.has(patch.state) && !TERMINAL.has(current.state);
+          // Millisecond precision, as returned at the boundary: a retried patch that
+          // echoes the endedAt it read back must match what is stored.
+          if (becomesTerminal && patch.endedAt === undefined) sets.push(`ended_at = date_trunc('milliseconds', now())`);
+          const [row] = await tx.query<RunRow>(`UPDATE runs SET ${sets.join(', ')} WHERE id = $1 RETURNING ${RUN_COLUMNS}`, params);
+          return toRun(row!);
+        });
+      } catch (err) {
+        if (databaseError(err).code === SQLSTATE.runFinal) {
+          throw new ConflictError(`run ${id} is final: ${(err as Error).message}`, 'run_final');
+        }
+        throw err;
+      }
+    },
+
+    async appendEvent(id, event) {
+      requireText(event.type, 'type', 128);
+      if (typeof event.message !== 'string') throw new ValidationError([{ path: 'message', message: 'must be a string' }]);
+      const at = event.at === undefined ? null : timestampParam(event.at, 'at');
+      try {
+        const [row] = await sql.query<EventRow>(
+          `INSERT INTO run_events (run_id, at, type, message, data)
+           VALUES ($1, COALESCE($2::timestamptz, now()), $3, $4, $5::jsonb)
+           RETURNING seq, at, type, message, data`,
+          [id, at, event.type, event.message, jsonParam(event.data, 'data')],
+        );
+        return toEvent(row!);
+      } catch (err) {
+        if (databaseError(err).code === SQLSTATE.foreignKeyViolation) throw new NotFoundError('run', id);
+        throw err;
+      }
+    },
+
+    async events(id, opts = {}) {
+      const rows = await sql.query<EventRow>(
+        'SELECT seq, at, type, message, data FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq',
+        [id, opts.after ?? 0],
+      );
+      return rows.map(toEvent);
+    },
+
+    async appendSamples(id, chunk) {
+      const samples = checkSamples(chunk);
+      try {
+        return await sql.transaction(async (tx) => {
+          await tx.query(
+            `INSERT INTO run_series (run_id, metric, grp, query) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (run_id, metric, grp) DO NOTHING`,
+            [id, chunk.metric, chunk.group, chunk.query],
+          );
+          const [series] = await tx.query<{ id: number; query: string }>(
+            'SELECT id, query FROM run_series WHERE run_id = $1 AND metric = $2 AND grp = $3',
+            [id, chunk.metric, chunk.group],
+          );
+          if (series!.query !== chunk.query) {
+            throw new ConflictError(
+              `series ${chunk.metric}/${chunk.group} of run ${id} was collected with a different query`,
+              'series_query_changed',
+            );
+          }
+          if (samples.length === 0) return 0;
+          // One parameter for the whole batch; jsonb numbers convert to float8 exactly (shortest round-trip text).
+          const [inserted] = await tx.query<{ n: number }>(
+            `WITH added AS (
+               INSERT INTO run_samples (series_id, t, v)
+               SELECT $1, p.t, p.v FROM jsonb_to_recordset($2::jsonb) AS p(t bigint, v double precision)
+               ON CONFLICT (series_id, t) DO NOTHING
+               RETURNING 1)
+             SELECT count(*) AS n FROM added`,
+            [series!.id, JSON.stringify(samples.map((s) => ({ t: s.t, v: s.v })))],
+          );
+          return inserted!.n;
+        });
+      } catch (err) {
+        if (databaseError(err).code === SQLSTATE.foreignKeyViolation) throw new NotFoundError('run', id);
+        throw err;
+      }
+    },
+
+    async series(id) {
+      const rows = await sql.query<{ metric: string; grp: CollectedSeries['group']; query: string; t: number | null; v: number | null }>(
+        `SELECT s.metric, s.grp, s.query, p.t, p.v
+         FROM run_series s LEFT JOIN run_samples p ON p.series_id = s.id
+         WHERE s.run_id = $1 ORDER BY s.id, p.t`,
+        [id],
+      );
+      const out: CollectedSeries[] = [];
+      let current: CollectedSeries | undefined;
+      for (const row of rows) {
+        if (!current || current.metric !== row.metric || current.group !== row.grp) {
+          current = { metric: row.metric, group: row.grp, query: row.query, samples: [] };
+          out.push(current);
+        }
+        if (row.t !== null && row.v !== null) current.samples.push({ t: row.t, v: row.v });
+      }
+      return out;
+    },
+
+    async claim(id, owner, staleAfterMs = DEFAULT_STALE_AFTER_MS) {
+      requireText(owner, 'owner', 256);
+      const [row] = await sql.query<RunRow>(
+        `UPDATE runs SET owner = $2, heartbeat_at = now()
+         WHERE id = $1 AND state = ANY($3::text[])
+           AND (owner IS NULL OR owner = $2 OR heartbeat_at IS NULL OR heartbeat_at < now() - $4::double precision * interval '1 millisecond')
+         RETURNING ${RUN_COLUMNS}`,
+        [id, owner, ACTIVE_STATES, staleAfterMs],
+      );
+      return row ? toRun(row) : undefined;
+    },
+
+    async heartbeat(id, owner) {
+      const rows = await sql.query<{ id: string }>('UPDATE runs SET heartbeat_at = now() WHERE id = $1 AND owner = $2 RETURNING id', [id, owner]);
+      return rows.length > 0;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Service-wide settings, one jsonb value per key. Today only `halt_all`: while
+ * it is active no run may start (the service checks it before every start, and
+ * halts every open window when it is set).
+ */
+import { iso, requireText } from './rows.ts';
+import type { Sql } from './sql.ts';
+import type { HaltAllState, SettingsRepository } from './types.ts';
+
+const HALT_ALL = 'halt_all';
+
+interface SettingRow {
+  value: { active?: unknown };
+  updated_at: Date;
+  updated_by: string;
+}
+
+function toState(row: SettingRow | undefined): HaltAllState {
+  if (!row) return { active: false };
+  return { active: row.value.active === true, since: iso(row.updated_at), actor: row.updated_by };
+}
+
+export function createSettingsRepository(sql: Sql): SettingsRepository {
+  const haltAll = async (): Promise<HaltAllState> => {
+    const [row] = await sql.query<SettingRow>('SELECT value, updated_at, updated_by FROM settings WHERE key = $1', [HALT_ALL]);
+    return toState(row);
+  };
+
+  /** Write `active` unless it already holds: the first to set (or clear) it keeps `since` and `actor`. */
+  const write = async (active: boolean, actor: string): Promise<HaltAllState> => {
+    requireText(actor, 'actor', 256);
+    const [row] = await sql.query<SettingRow>(
+      `INSERT INTO settings AS s (key, value, updated_by) VALUES ($1, $2::jsonb, $3)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by
+         WHERE (s.value->>'active')::boolean IS DISTINCT FROM $4::boolean
+       RETURNING value, updated_at, updated_by`,
+      [HALT_ALL, JSON.stringify({ active }), actor, active],
+    );
+    return row ? toState(row) : haltAll();
+  };
+
+  return {
+    haltAll,
+    setHaltAll: (actor) => write(true, actor),
+    clearHaltAll: (actor) => write(false, actor),
+  };
+}
