@@ -76,7 +76,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
         { path: '/browse', weight: 1 },
       ],
       ratePerSecond: 120,
-      users: 1_000,
+      users: 100_000,
       stickyHeader: 'x-user-id',
       signal: load.signal,
       durationMs: 5 * 60_000,
@@ -200,7 +200,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
       paths: [{ path: '/checkout', method: 'POST', weight: 1 }],
       ratePerSecond: 200,
       durationMs: 1_500,
-      users: 1_000,
+      users: 100_000,
       stickyHeader: 'x-user-id',
     });
     assert.ok(after.sent >= 200, `sent ${after.sent}`);

@@ -1,0 +1,78 @@
+/**
+ * The proxy's admin API: open, read and close fault windows; health; metrics.
+ * On its own address so it can be bound to a private interface while the data
+ * plane faces clients: whoever reaches it can inject faults.
+ *
+ * Bodies are validated with the shared zod schema; every bad body is a 400
+ * naming the field, never a 5xx.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AppError } from '../lib/errors.ts';
+import { createFastify } from './fastify-app.ts';
+import { type FaultWindows, WindowNotFoundError } from './fault-windows.ts';
+import type { ProxyMetrics } from './proxy-metrics.ts';
+import { openWindowRequestSchema } from './window-schema.ts';
+import { toValidationError } from './zod-issues.ts';
+
+export interface AdminApiDeps {
+  windows: FaultWindows;
+  metrics: ProxyMetrics;
+  logger?: Logger | undefined;
+}
+
+export function buildAdminApp(deps: AdminApiDeps): FastifyInstance {
+  const { windows, metrics } = deps;
+  // Window ids are run ids of up to 256 characters; the router's default cap on a path parameter is 100.
+  const app = createFastify(deps.logger, 'proxy-admin', 512);
+
+  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+    if (err instanceof AppError) {
+      return reply.code(err.httpStatus).send(err.toJSON());
+    }
+    // Fastify's own client errors (malformed JSON, empty body, wrong content type), in our error shape.
+    const status = err.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      return reply
+        .code(status)
+        .send({ error: 'invalid_input', message: err.message, retryable: false, errors: [{ path: '(body)', message: err.message }] });
+    }
+    request.log.error({ err }, 'admin request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error', retryable: true });
+  });
+
+  app.post('/windows', (request, reply) => {
+    const parsed = openWindowRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw toValidationError(parsed.error);
+    const view = windows.open(parsed.data);
+    return reply.code(201).send(view);
+  });
+
+  /** The open window, if any: what an operator asks first. */
+  app.get('/windows', (_request, reply) => {
+    const active = windows.active();
+    return reply.send({ open: active ? (windows.get(active.id) ?? null) : null });
+  });
+
+  app.get<{ Params: { id: string } }>('/windows/:id', (request, reply) => {
+    const view = windows.get(request.params.id);
+    if (!view) throw new WindowNotFoundError(request.params.id);
+    return reply.send(view);
+  });
+
+  // Idempotent: closing a closed window is a success, so a retried close cannot fail.
+  app.delete<{ Params: { id: string } }>('/windows/:id', (request, reply) => {
+    const view = windows.close(request.params.id);
+    if (!view) throw new WindowNotFoundError(request.params.id);
+    return reply.code(204).send();
+  });
+
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok', windowOpen: windows.isOpen() }));
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  return app;
+}

@@ -1,0 +1,76 @@
+/**
+ * The proxy's own metrics. Names and labels are a contract: experiment specs
+ * and guardrails query them (`steadystate_proxy_requests_total{group="experiment",code=~"5.."}`).
+ * A registry per proxy, never prom-client's global one, so that two proxies
+ * (or a proxy and the service) in one process do not mix their counts.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Group } from './groups.ts';
+
+export type FaultKind = 'latency' | 'error' | 'abort';
+
+/** 1 ms … 10 s, dense where latency faults and SLO thresholds usually sit (50–500 ms). */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10];
+
+/** Methods kept as-is in labels; anything else is `OTHER`, so a client cannot blow up cardinality. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
+
+export interface ProxyMetrics {
+  readonly registry: Registry;
+  /** `code`: the status sent to the client, `aborted` for an injected abort, `499` when the client went away first. */
+  observeRequest(group: Group, method: string, code: string, seconds: number): void;
+  faultInjected(group: Group, fault: FaultKind): void;
+  setWindowOpen(open: boolean): void;
+}
+
+export function createProxyMetrics(): ProxyMetrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'steadystate_proxy_requests_total',
+    help: 'Requests through the fault proxy, by traffic group, method and the status sent to the client (aborted for injected aborts).',
+    labelNames: ['group', 'method', 'code'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'steadystate_proxy_request_duration_seconds',
+    help: 'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group.',
+    labelNames: ['group'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const faults = new Counter({
+    name: 'steadystate_proxy_faults_injected_total',
+    help: 'Faults the proxy injected, by traffic group and fault (latency, error, abort).',
+    labelNames: ['group', 'fault'] as const,
+    registers: [registry],
+  });
+  const windowOpen = new Gauge({
+    name: 'steadystate_proxy_window_open',
+    help: '1 while a fault window is open, else 0.',
+    registers: [registry],
+  });
+  windowOpen.set(0);
+  // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
+  for (const group of ['control', 'experiment'] as const) {
+    duration.zero({ group });
+    for (const fault of ['latency', 'error', 'abort'] as const) faults.inc({ group, fault }, 0);
+  }
+
+  return {
+    registry,
+    observeRequest(group, method, code, seconds) {
+      requests.inc({ group, method: methodLabel(method), code });
+      duration.observe({ group }, seconds);
+    },
+    faultInjected(group, fault) {
+      faults.inc({ group, fault });
+    },
+    setWindowOpen(open) {
+      windowOpen.set(open ? 1 : 0);
+    },
+  };
+}
