@@ -5,7 +5,6 @@
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ServiceConfig } from './config.ts';
-import { buildHttpApp } from './http/app.ts';
 import type { ZodApp } from './http/types.ts';
 import { RunService } from './service/run-service.ts';
 import { openStore } from './store/open-store.ts';
@@ -45,6 +44,8 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
       },
     });
 
+    // Loaded after the reconciler has run: faults left open close a little sooner after a restart.
+    const { buildHttpApp } = await import('./http/app.ts');
     const app = await buildHttpApp({ store, runs, config, logger, metrics });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address();
