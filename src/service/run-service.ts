@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config.ts';
 import { executeRun, newRunId } from '../engine/run-engine.ts';
-import { ACTIVE_STATES, type RunRecord } from '../engine/types.ts';
+import { ACTIVE_STATES, type RunEvent, type RunRecord } from '../engine/types.ts';
 import { closeWithRetry } from '../injectors/close.ts';
 import { createInjector, injectorRegistry } from '../injectors/registry.ts';
 import type { InjectorHandle } from '../injectors/types.ts';
@@ -42,6 +42,17 @@ interface ActiveRun {
   done: Promise<RunRecord>;
 }
 
+/**
+ * Something that wants to hear about runs (Slack, metrics, webhooks back to a
+ * pipeline). Listeners are called after the event is persisted, are never
+ * awaited, and their failures are logged and dropped: a slow or dead listener
+ * must never delay a halt or a close.
+ */
+export interface RunListener {
+  readonly name: string;
+  onEvent(event: RunEvent, run: Readonly<RunRecord>, context: { experiment: Experiment }): void | Promise<void>;
+}
+
 export interface StartRunOptions {
   actor: string;
   idempotencyKey?: string;
@@ -50,12 +61,29 @@ export interface StartRunOptions {
 export class RunService {
   private readonly active = new Map<string, ActiveRun>();
   private stopping = false;
+  private readonly listeners: RunListener[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly config: Pick<ServiceConfig, 'allowedHosts' | 'limits'>,
     private readonly logger: Logger,
   ) {}
+
+  addListener(listener: RunListener): void {
+    this.listeners.push(listener);
+  }
+
+  private notify(event: RunEvent, run: Readonly<RunRecord>, experiment: Experiment): void {
+    for (const listener of this.listeners) {
+      try {
+        Promise.resolve(listener.onEvent(event, run, { experiment })).catch((err: unknown) =>
+          this.logger.warn({ err, listener: listener.name, runId: run.id }, 'run listener failed'),
+        );
+      } catch (err) {
+        this.logger.warn({ err, listener: listener.name, runId: run.id }, 'run listener failed');
+      }
+    }
+  }
 
   /** Start the latest version of an experiment. Returns the run row (existing one for a repeated idempotency key). */
   async start(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
@@ -101,6 +129,7 @@ export class RunService {
         onEvent: async (event, run) => {
           await this.store.runs.appendEvent(runId, event);
           await this.store.runs.update(runId, snapshot(run));
+          this.notify(event, run, experiment);
         },
         onSamples: async (chunk) => {
           await this.store.runs.appendSamples(runId, chunk);
