@@ -19,10 +19,20 @@ import { AbortedError, describeError, NoDataError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
 import type { MetricSource, Sample, TimeRange } from '../metric-sources/types.ts';
-import type { Experiment, Guardrail, SteadyStateMetric } from '../spec/schema.ts';
+import type { Experiment, SloGuardrail, SteadyStateMetric, ThresholdGuardrail } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
 import { judgeMetric, overallVerdict, type MetricVerdict } from '../stats/verdict.ts';
-import { decide, evaluateGuardrail, type GuardrailCounters } from './guardrails.ts';
+import { initSequentialMean, resultSequentialMean, updateSequentialMean, type SequentialMeanState } from '../stats/sequential-mean.ts';
+import {
+  burnRateWindows,
+  decide,
+  evaluateSlo,
+  evaluateThreshold,
+  formatNumber,
+  noDataGraceLooks,
+  type GuardrailCounters,
+  type GuardrailOutcome,
+} from './guardrails.ts';
 import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 
 /**
@@ -73,8 +83,12 @@ class RunExecution {
   readonly run: RunRecord;
   private handle: InjectorHandle | undefined;
   private closeFailure: Error | undefined;
+  private closeFailedDuring: 'deadline' | 'halt' | 'abort' | 'error' | undefined;
   /** Per metric and group, the timestamp of the last sample already collected. */
   private readonly collectedUntil = new Map<string, number>();
+  private readonly counters = new Map<string, GuardrailCounters>();
+  /** Sequential-test state of each KPI-comparison guardrail (plain JSON, one look at a time). */
+  private readonly compareStates = new Map<string, { test: SequentialMeanState; fedUntil: number }>();
 
   constructor(
     private readonly experiment: Experiment,
@@ -138,7 +152,13 @@ class RunExecution {
       await sleep(spec.analysis.settle ?? 2 * spec.source.step, this.signal);
 
       await this.transition('analyzing', 'comparing control and experiment');
-      await this.analyze();
+      try {
+        await this.analyze();
+      } catch (err) {
+        // A halted run is halted whatever the analysis says; its numbers are only explanation.
+        if (!halt || this.signal.aborted) throw err;
+        await this.emit('analysis.failed', `analysis after the halt failed: ${describeError(err)}`);
+      }
 
       if (halt) {
         run.verdict = 'fail';
@@ -151,16 +171,18 @@ class RunExecution {
     } catch (err) {
       await this.closeWindow(this.signal.aborted ? 'abort' : 'error').catch(() => undefined);
       const reason = this.closeFailure
-        ? `CRITICAL: the fault window could not be closed: ${describeError(this.closeFailure)}`
+        ? `CRITICAL: the fault window could not be closed (${this.closeFailedDuring ?? 'close'}): ${describeError(this.closeFailure)}; the fault may still be active until the injector-side deadline`
         : this.signal.aborted || err instanceof AbortedError
           ? describeError(this.signal.aborted ? this.abortError() : err)
           : describeError(err);
+      // A fault we could not remove is the one outcome worse than any verdict.
       const state: RunState = this.closeFailure
-        ? 'errored'
+        ? 'halt_failed'
         : this.signal.aborted || err instanceof AbortedError || err instanceof NotStarted
           ? 'aborted'
           : 'errored';
-      if (state === 'errored' && !this.closeFailure) this.log.error({ err }, 'run errored');
+      if (state === 'errored') this.log.error({ err }, 'run errored');
+      if (this.closeFailure && halt) run.halt = halt;
       // Recording the end must not throw past here: the caller needs the record.
       await this.finish(state, reason).catch((e: unknown) => this.log.error({ err: e }, 'could not record the end of the run'));
     }
@@ -240,7 +262,7 @@ class RunExecution {
       }
     }
     // A guardrail already breached means the system is not in steady state: do not inject.
-    const breach = await this.evaluateGuardrails(new Map(), true);
+    const breach = await this.evaluateGuardrails(true);
     if (breach) throw new NotStarted(`preflight: guardrail "${breach.guardrail}" already breached: ${breach.reason}`);
     await this.emit('preflight.ok', 'source, injector and steady state look healthy');
   }
@@ -248,20 +270,24 @@ class RunExecution {
   /**
    * Evaluate guardrails every interval until `untilMs`, never overlapping
    * itself; return the first halt. Late ticks are not replayed in a burst.
-   * During the window, each tick also collects the new steady-state samples.
+   * During the window, each tick also collects the new steady-state samples
+   * and feeds them to the KPI-comparison guardrails' sequential tests.
    */
   private async monitor(untilMs: number, collect: boolean): Promise<HaltInfo | undefined> {
-    const counters = new Map<string, GuardrailCounters>();
     const interval = this.spec.analysis.interval;
     let next = this.now();
     // Bounded: a window of at most LIMITS.maxFaultDurationMs at ≥ 1 s intervals.
     for (let tick = 0; tick < 100_000; tick++) {
       if (this.signal.aborted) throw this.abortError();
       if (this.now() >= untilMs) return undefined;
-      const breach = await this.evaluateGuardrails(counters, false);
+      const breach = await this.evaluateGuardrails(false);
       if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
-      if (collect) await this.collectIncrement();
+      if (collect) {
+        const added = await this.collectIncrement();
+        const compareBreach = await this.evaluateCompares(added);
+        if (compareBreach) return compareBreach;
+      }
       next = Math.max(next + interval, this.now());
       const wait = Math.min(next, untilMs) - this.now();
       if (wait > 0) await sleep(wait, this.signal).catch(() => undefined);
@@ -269,41 +295,134 @@ class RunExecution {
     return undefined;
   }
 
-  private async evaluateGuardrails(counters: Map<string, GuardrailCounters>, once: boolean): Promise<HaltInfo | undefined> {
+  private async evaluateGuardrails(once: boolean): Promise<HaltInfo | undefined> {
     const { spec } = this;
-    if (spec.guardrails.length === 0) return undefined;
-    const at = this.now();
+    const polled = spec.guardrails.filter((g): g is ThresholdGuardrail | SloGuardrail => g.kind !== 'compare');
+    if (polled.length === 0) return undefined;
+    const nowMs = this.now();
     // Query timeouts stay inside the interval, so a hung source cannot stall the monitor.
     const timeout = AbortSignal.timeout(Math.max(500, Math.floor(spec.analysis.interval * 0.8)));
-    const evalSignal = AbortSignal.any([this.signal, timeout]);
+    const ctx = { source: this.deps.source, nowMs, stepMs: spec.source.step, signal: AbortSignal.any([this.signal, timeout]) };
+    const render = (q: string): string => renderQuery(q, this.vars(undefined));
     const outcomes = await Promise.all(
-      spec.guardrails.map((g) =>
-        evaluateGuardrail(this.deps.source, g, renderQuery(g.query, this.vars(undefined)), at, spec.source.step, evalSignal),
+      polled.map((g) =>
+        g.kind === 'slo'
+          ? evaluateSlo(ctx, g, burnRateWindows(g, spec.fault.duration, spec.source.step), render)
+          : evaluateThreshold(ctx, g, render(g.query)),
       ),
     );
     for (const [i, outcome] of outcomes.entries()) {
-      const g = spec.guardrails[i] as Guardrail;
-      const c = counters.get(g.name) ?? { breaches: 0, noData: 0 };
-      counters.set(g.name, c);
-      this.run.guardrails.push({
-        guardrail: g.name,
-        at,
-        value: outcome.kind === 'no-data' ? null : outcome.value,
-        breached: outcome.kind === 'breach',
-      });
-      // Preflight decides on a single look: a breach now is a breach.
-      const reason = once ? (outcome.kind === 'breach' ? outcome.reason : undefined) : decide(c, outcome, g, spec.onNoData);
+      const g = polled[i] as ThresholdGuardrail | SloGuardrail;
+      const reason = once
+        ? outcome.kind === 'breach'
+          ? outcome.reason
+          : undefined
+        : decide(this.countersOf(g.name), outcome, { for: g.for, onNoData: spec.onNoData, noDataLooks: this.noDataLooks() });
+      this.observe(g.name, nowMs, outcome.kind === 'no-data' ? null : outcome.value, outcome.kind === 'breach');
+      if (reason) {
+        const threshold: NonNullable<HaltInfo['threshold']> = {};
+        if (g.kind === 'threshold') {
+          if (g.max !== undefined) threshold.max = g.max;
+          if (g.min !== undefined) threshold.min = g.min;
+        } else threshold.burnRate = g.burnRate;
+        return this.haltInfo(g.name, outcome.kind === 'no-data' ? 'no-data' : g.kind, reason, outcome, threshold);
+      }
       if (outcome.kind === 'no-data' && !once) {
         await this.emit('guardrail.no_data', `guardrail "${g.name}": ${outcome.reason}`, { guardrail: g.name });
       }
-      if (reason) {
-        const info: HaltInfo = { guardrail: g.name, reason, at: new Date(this.now()).toISOString() };
-        if (outcome.kind !== 'no-data') info.value = outcome.value;
-        const threshold: { max?: number; min?: number } = {};
-        if (g.max !== undefined) threshold.max = g.max;
-        if (g.min !== undefined) threshold.min = g.min;
-        info.threshold = threshold;
+    }
+    return undefined;
+  }
+
+  private countersOf(name: string): GuardrailCounters {
+    let c = this.counters.get(name);
+    if (!c) {
+      c = { breaches: 0, noData: 0 };
+      this.counters.set(name, c);
+    }
+    return c;
+  }
+
+  private noDataLooks(): number {
+    return noDataGraceLooks(this.spec.analysis.noDataGrace, this.spec.analysis.interval);
+  }
+
+  private observe(guardrail: string, at: number, value: number | null, breached: boolean): void {
+    this.run.guardrails.push({ guardrail, at, value, breached });
+  }
+
+  /** The evidence of a halt: what breached, the value, the threshold, and what the guardrail saw just before. */
+  private haltInfo(
+    guardrail: string,
+    kind: NonNullable<HaltInfo['kind']>,
+    reason: string,
+    outcome: GuardrailOutcome | undefined,
+    threshold: NonNullable<HaltInfo['threshold']>,
+  ): HaltInfo {
+    const info: HaltInfo = { guardrail, kind, reason, at: new Date(this.now()).toISOString(), threshold };
+    if (outcome && outcome.kind !== 'no-data') {
+      info.value = outcome.value;
+      info.observedAt = outcome.at;
+    }
+    info.recent = this.run.guardrails
+      .filter((o) => o.guardrail === guardrail)
+      .slice(-10)
+      .map((o) => ({ at: o.at, value: o.value }));
+    return info;
+  }
+
+  /**
+   * KPI comparison guardrails: each new step where both groups have a sample
+   * is one look of the anytime-valid sequential test on the per-step
+   * difference (src/stats/sequential-mean.ts), against the metric's own
+   * direction and tolerance. It halts the moment the test rejects "no harm
+   * beyond tolerance"; being anytime-valid, looking every step costs nothing.
+   */
+  private async evaluateCompares(added: boolean): Promise<HaltInfo | undefined> {
+    for (const g of this.spec.guardrails) {
+      if (g.kind !== 'compare') continue;
+      const metric = this.spec.steadyState.find((m) => m.name === g.compare) as SteadyStateMetric;
+      let state = this.compareStates.get(g.name) ?? {
+        test: initSequentialMean({
+          alpha: g.alpha ?? this.spec.analysis.alpha,
+          direction: metric.direction,
+          tolerance: metric.tolerance,
+          minLooks: Math.min(30, metric.minSamples ?? this.spec.analysis.minSamples),
+        }),
+        fedUntil: -Infinity,
+      };
+      const control = this.run.series.find((s) => s.metric === metric.name && s.group === 'control')?.samples ?? [];
+      const experiment = new Map((this.run.series.find((s) => s.metric === metric.name && s.group === 'experiment')?.samples ?? []).map((p) => [p.t, p.v]));
+      let looks = 0;
+      for (const c of control) {
+        if (c.t <= state.fedUntil) continue;
+        const e = experiment.get(c.t);
+        if (e === undefined) continue;
+        state = { test: updateSequentialMean(state.test, { control: c.v, experiment: e }), fedUntil: c.t };
+        looks += 1;
+      }
+      this.compareStates.set(g.name, state);
+      const result = resultSequentialMean(state.test);
+      const counters = this.countersOf(g.name);
+      if (looks > 0 || added) {
+        this.observe(g.name, this.now(), result.estimate, result.stoppedAt !== null);
+      }
+      if (result.stoppedAt !== null) {
+        const reason = `${metric.name}: experiment worse than control beyond tolerance (anytime-valid p = ${result.pValue.toPrecision(3)} ≤ ${result.alpha}; effect ${formatNumber(result.estimate ?? NaN)}, ${Math.round((1 - result.alpha) * 100)}% confidence sequence [${formatNumber(result.ci[0])}, ${formatNumber(result.ci[1])}], ${result.n} looks)`;
+        const info = this.haltInfo(g.name, 'compare', reason, undefined, { alpha: result.alpha });
+        if (result.estimate !== null) info.value = result.estimate;
         return info;
+      }
+      // No new paired step for a while is missing data, like any other guardrail.
+      if (looks === 0) {
+        const reason = decide(counters, { kind: 'no-data', reason: `no new samples of "${metric.name}" for both groups` }, {
+          for: 1,
+          onNoData: this.spec.onNoData,
+          noDataLooks: this.noDataLooks(),
+        });
+        if (reason) return this.haltInfo(g.name, 'no-data', reason, undefined, {});
+      } else {
+        counters.noData = 0;
       }
     }
     return undefined;
@@ -314,9 +433,10 @@ class RunExecution {
    * them to the observer, so a run's data survives the process. Best effort:
    * the final query after the window is what the verdict uses.
    */
-  private async collectIncrement(): Promise<void> {
+  private async collectIncrement(): Promise<boolean> {
     const window = this.run.window;
-    if (!window) return;
+    if (!window) return false;
+    let added = false;
     const step = this.spec.source.step;
     const timeout = AbortSignal.timeout(Math.max(500, Math.floor(this.spec.analysis.interval * 0.8)));
     const signal = AbortSignal.any([this.signal, timeout]);
@@ -337,17 +457,18 @@ class RunExecution {
           this.log.debug({ err, metric: metric.name, group }, 'incremental sample query failed');
           continue;
         }
-        await this.addSamples(metric.name, group, query, samples);
+        if ((await this.addSamples(metric.name, group, query, samples)) > 0) added = true;
       }
     }
+    return added;
   }
 
   /** Append samples newer than what was collected for (metric, group). */
-  private async addSamples(metric: string, group: Group, query: string, samples: Sample[]): Promise<void> {
+  private async addSamples(metric: string, group: Group, query: string, samples: Sample[]): Promise<number> {
     const key = `${metric}\u0000${group}`;
     const until = this.collectedUntil.get(key) ?? -Infinity;
     const fresh = samples.filter((s) => s.t > until);
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return 0;
     this.collectedUntil.set(key, fresh[fresh.length - 1]?.t ?? until);
     let series = this.run.series.find((s) => s.metric === metric && s.group === group);
     if (!series) {
@@ -356,6 +477,7 @@ class RunExecution {
     }
     series.samples.push(...fresh);
     await this.deps.onSamples?.({ metric, group, query, samples: fresh }, this.run);
+    return fresh.length;
   }
 
   private async closeWindow(by: 'deadline' | 'halt' | 'abort' | 'error'): Promise<void> {
@@ -363,8 +485,10 @@ class RunExecution {
     if (!this.handle || !run.window || run.window.closedAt) return;
     if (this.closeFailure) throw this.closeFailure;
     const handle = this.handle;
-    await this.emit('window.closing', `closing fault window (${by})`, { by });
-    const retries: RunEvent[] = [];
+    // The close goes out first; recording it must not stand between a halt and
+    // the injector (the handle is already stored, so nothing is lost).
+    const closingAt = new Date(this.now()).toISOString();
+    const retries: RunEvent[] = [{ at: closingAt, type: 'window.closing', message: `closing fault window (${by})`, data: { by } }];
     try {
       // Deliberately not tied to the run's signal: an aborted run must still close.
       await closeWithRetry(this.deps.injector, handle, {
@@ -378,6 +502,7 @@ class RunExecution {
       });
     } catch (err) {
       this.closeFailure = err instanceof Error ? err : new Error(String(err));
+      this.closeFailedDuring = by;
       this.log.fatal({ err, handle }, 'fault window could not be closed');
       await this.recordRetries(retries);
       await this.emit('window.close_failed', `CRITICAL: could not close the fault window: ${describeError(err)}`, { critical: true });

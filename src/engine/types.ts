@@ -8,7 +8,7 @@ import type { Sample } from '../metric-sources/types.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 
 export const ACTIVE_STATES = ['pending', 'preflight', 'baseline', 'injecting', 'recovering', 'analyzing'] as const;
-export const TERMINAL_STATES = ['passed', 'failed', 'inconclusive', 'halted', 'aborted', 'errored'] as const;
+export const TERMINAL_STATES = ['passed', 'failed', 'inconclusive', 'halted', 'halt_failed', 'aborted', 'errored'] as const;
 
 export type ActiveState = (typeof ACTIVE_STATES)[number];
 export type TerminalState = (typeof TERMINAL_STATES)[number];
@@ -27,11 +27,18 @@ export interface RunEvent {
 /** Why and when a guardrail stopped the run. */
 export interface HaltInfo {
   guardrail: string;
+  /** threshold, slo, compare (KPI comparison), or no-data (the fail-safe). */
+  kind?: 'threshold' | 'slo' | 'compare' | 'no-data';
   reason: string;
+  /** When the monitor decided to halt. */
   at: string;
   /** The value that breached, when there was one (absent for no-data halts). */
   value?: number;
-  threshold?: { max?: number; min?: number };
+  /** Timestamp (ms) of the sample that breached. */
+  observedAt?: number;
+  threshold?: { max?: number; min?: number; burnRate?: number; alpha?: number };
+  /** The last values this guardrail saw before the halt, oldest first (null = no data). */
+  recent?: { at: number; value: number | null }[];
 }
 
 export interface FaultWindow {
@@ -80,6 +87,9 @@ export const EXIT_CODES: Record<TerminalState, number> = {
   failed: 1,
   halted: 2,
   inconclusive: 3,
+  // The fault could not be closed: the pipeline must stop, and exit 4 is the
+  // contract's "errored" family (BRIEF); the JSON says which.
+  halt_failed: 4,
   errored: 4,
   aborted: 4,
 };

@@ -152,6 +152,7 @@ function unixSeconds(d: Date): string {
 
 export class PrometheusSource implements MetricSource {
   readonly kind = 'prometheus';
+  readonly evaluatesEveryStep = true;
   /** Base URL without credentials: safe for messages and logs. */
   readonly url: string;
   /** Default resolution for ranges that give no `stepMs`. */
@@ -249,7 +250,9 @@ export class PrometheusSource implements MetricSource {
       }
       const samples: Sample[] = [];
       let nonFinite = 0;
+      let lastT: number | undefined;
       for (const [ts, text] of raw.values ?? []) {
+        lastT = Math.round(ts * 1000);
         if (NON_FINITE_TEXT.has(text)) {
           nonFinite += 1;
           continue;
@@ -267,7 +270,7 @@ export class PrometheusSource implements MetricSource {
       }
       finite += samples.length;
       nonFiniteTotal += nonFinite;
-      series.push({ labels: raw.metric, samples, nonFinite });
+      series.push({ labels: raw.metric, samples, nonFinite, ...(lastT !== undefined ? { lastT } : {}) });
     }
 
     const warnings = (body.warnings ?? []).map((w) => this.redact(w));

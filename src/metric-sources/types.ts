@@ -27,6 +27,12 @@ export interface Series {
   labels: Record<string, string>;
   samples: Sample[];
   nonFinite: number;
+  /**
+   * Timestamp of the last point the backend returned, finite or not. When it
+   * is later than the last sample, the series ended on NaN/±Inf: a guardrail
+   * must read that as missing data now, not as its last finite value.
+   */
+  lastT?: number;
 }
 
 export interface QueryResult {
@@ -37,6 +43,13 @@ export interface QueryResult {
 
 export interface MetricSource {
   readonly kind: string;
+  /**
+   * True when the backend evaluates a query at every step of the range with
+   * its own lookback (Prometheus semantics): a healthy series then has a point
+   * at the last step, so one without it is stale now. Backends with ingestion
+   * delay (Datadog) leave it unset and get a two-step allowance.
+   */
+  readonly evaluatesEveryStep?: boolean;
   /**
    * Evaluate `query` over `range`. Throws NoDataError when the answer holds no
    * finite point at all, SourceError (retryable or not) for every failure.

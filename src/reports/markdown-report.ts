@@ -11,6 +11,7 @@ const BADGE: Record<string, string> = {
   failed: '❌ FAILED',
   inconclusive: '❔ INCONCLUSIVE',
   halted: '🛑 HALTED',
+  halt_failed: '🚨 HALT FAILED — FAULT MAY STILL BE ACTIVE',
   aborted: '⏹ ABORTED',
   errored: '⚠️ ERRORED',
 };
@@ -35,6 +36,13 @@ export function renderMarkdownReport(run: RunRecord): string {
       .join(', ');
     lines.push(
       `- **Halt:** guardrail ${markdownCode(h.guardrail)} at ${h.at}: ${escapeMarkdown(h.reason)}${h.value !== undefined ? ` (value ${formatNumber(h.value)}` + (threshold ? `, ${threshold})` : ')') : ''}`,
+    );
+  }
+  if (run.halt?.recent && run.halt.recent.length > 0) {
+    lines.push(
+      `- Last values of ${markdownCode(run.halt.guardrail)} before the halt: ${run.halt.recent
+        .map((o) => `${new Date(o.at).toISOString().slice(11, 19)} ${o.value === null ? 'no data' : formatNumber(o.value)}`)
+        .join(', ')}`,
     );
   }
   lines.push('');

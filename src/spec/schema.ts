@@ -8,7 +8,10 @@
 import { z } from 'zod';
 import { injectorRegistry, knownInjectorKinds } from '../injectors/registry.ts';
 import { metricSourceRegistry, knownSourceKinds } from '../metric-sources/registry.ts';
-import { durationMs, tolerance } from './fields.ts';
+import { notifySchema } from '../notifiers/notify-schema.ts';
+import { annotateQueryBackend, templatedQuery } from '../queries/spec-query.ts';
+import { scheduleSchema } from '../triggers/schedule-schema.ts';
+import { durationMs, fraction, tolerance } from './fields.ts';
 import { templateVariableIssues } from './template.ts';
 
 export const API_VERSION = 'steadystate.dev/v1alpha1';
@@ -84,9 +87,12 @@ const queryTemplate = z
 
 const steadyStateMetric = z.strictObject({
   name,
-  query: queryTemplate.refine((q) => /\$\{?group\b/.test(q), {
-    message: 'must use $group, so control and experiment are queried separately',
-  }),
+  // A string, or `{ template, vars }` from the query library rendered for spec.source.kind.
+  query: templatedQuery(
+    queryTemplate.refine((q) => /\$\{?group\b/.test(q), {
+      message: 'must use $group, so control and experiment are queried separately',
+    }),
+  ),
   /** Which change is bad: `increase` (latency), `decrease` (checkouts/s) or `either`. */
   direction: direction.default('either'),
   tolerance: tolerance.prefault('10%'),
@@ -97,7 +103,7 @@ const steadyStateMetric = z.strictObject({
 const thresholdGuardrail = z
   .strictObject({
     name,
-    query: queryTemplate,
+    query: templatedQuery(queryTemplate),
     max: z.number().optional(),
     min: z.number().optional(),
     /** Consecutive breaching evaluations needed to halt. */
@@ -106,14 +112,64 @@ const thresholdGuardrail = z
   .refine((g) => g.max !== undefined || g.min !== undefined, { message: 'a threshold guardrail needs max and/or min' })
   .refine((g) => g.max === undefined || g.min === undefined || g.min < g.max, { message: 'min must be below max', path: ['min'] });
 
-// SLO burn-rate and KPI-comparison guardrails are part of the spec language
-// (BRIEF) but not built yet: say so clearly instead of "unrecognised key".
-const guardrail = z.unknown().superRefine((value, ctx) => {
-  if (value && typeof value === 'object' && ('slo' in value || 'compare' in value || 'burnRate' in value)) {
-    const kind = 'compare' in value ? 'KPI comparison (compare)' : 'SLO burn-rate (slo/burnRate)';
-    ctx.addIssue({ code: 'custom', message: `${kind} guardrails are not supported yet; use a threshold guardrail (query with max/min)` });
+/** SLI queries of an SLO guardrail: the usual variables plus `$window`, the burn-rate window. */
+const sliQuery = z
+  .string()
+  .min(1, 'must not be empty')
+  .superRefine((query, ctx) => {
+    if (!/\$\{?window\b/.test(query)) {
+      ctx.addIssue({ code: 'custom', message: 'must use $window (e.g. sum(rate(requests_total{code!~"5.."}[$window]))) so both burn-rate windows can be evaluated' });
+    }
+    for (const message of templateVariableIssues(query.replace(/\$\{?window\}?/g, ''))) ctx.addIssue({ code: 'custom', message });
+  });
+
+/**
+ * SLO burn rate, multiwindow as in the Google SRE workbook: halt when the
+ * error budget burns at `burnRate`× or faster over BOTH a long and a short
+ * window. Windows default to the experiment's scale (see burnRateWindows).
+ */
+const sloGuardrail = z.strictObject({
+  name,
+  slo: z.strictObject({
+    good: sliQuery,
+    total: sliQuery,
+    objective: fraction.refine((f) => f > 0 && f < 1, 'must be between 0% and 100%, exclusive'),
+    period: durationMs.default(30 * 86_400_000),
+  }),
+  burnRate: z.number().positive().max(10_000),
+  windows: z.strictObject({ long: durationMs, short: durationMs }).optional(),
+  for: z.int().min(1).max(100).default(1),
+});
+
+/**
+ * KPI comparison: halt as soon as the anytime-valid sequential test says the
+ * experiment group is worse than control beyond the metric's tolerance.
+ */
+const compareGuardrail = z.strictObject({
+  name,
+  compare: z.string().min(1),
+  /** Level of the sequential test; default: analysis.alpha. */
+  alpha: z.number().gt(0).max(0.5).optional(),
+});
+
+export type ThresholdGuardrail = z.output<typeof thresholdGuardrail> & { kind: 'threshold' };
+export type SloGuardrail = z.output<typeof sloGuardrail> & { kind: 'slo' };
+export type CompareGuardrail = z.output<typeof compareGuardrail> & { kind: 'compare' };
+export type Guardrail = ThresholdGuardrail | SloGuardrail | CompareGuardrail;
+
+// One object per guardrail; its keys say which kind it is. Dispatching by hand
+// keeps the errors about the kind the user meant (a union would report all three).
+const guardrail = z.unknown().transform((value, ctx): Guardrail => {
+  const obj = value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  const kind = obj && ('slo' in obj || 'burnRate' in obj) ? 'slo' : obj && 'compare' in obj ? 'compare' : 'threshold';
+  const schema = kind === 'slo' ? sloGuardrail : kind === 'compare' ? compareGuardrail : thresholdGuardrail;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return z.NEVER;
   }
-}).pipe(thresholdGuardrail);
+  return { ...parsed.data, kind } as Guardrail;
+});
 
 const fault = z
   .strictObject({
@@ -154,22 +210,22 @@ const analysis = z.strictObject({
   baseline: durationMs.default(0),
   /** Wait this long after closing before the final queries, so the last scrapes land. Default: 2 × step. */
   settle: durationMs.optional(),
+  /** Missing data is tolerated this long before it halts (onNoData: halt). Default: 2 × interval. */
+  noDataGrace: durationMs.optional(),
 });
 
-const schedule = z.strictObject({
-  cron: z.string().min(1),
-  timezone: z.string().default('UTC'),
-  blackout: z.array(z.string()).default([]),
-});
+// Continuous verification and notifications: defined with their features (issue 9).
+const schedule = scheduleSchema;
 
-const notify = z.looseObject({});
+const notify = notifySchema;
 
 export const experimentSchema = z
   .strictObject({
     apiVersion: z.literal(API_VERSION, { message: `must be "${API_VERSION}"` }),
     kind: z.literal('Experiment', { message: 'must be "Experiment"' }),
     metadata,
-    spec: z.strictObject({
+    // Tags templated queries with spec.source.kind, so they render for that backend.
+    spec: z.preprocess(annotateQueryBackend, z.strictObject({
       source,
       groups: groups.default({ control: 'control', experiment: 'experiment' }),
       steadyState: z.array(steadyStateMetric).min(1, 'at least one steady-state metric is needed').max(LIMITS.maxMetrics),
@@ -179,7 +235,7 @@ export const experimentSchema = z
       analysis: analysis.default({ interval: 5_000, alpha: 0.05, minSamples: 30, baseline: 0 }),
       schedule: schedule.optional(),
       notify: notify.optional(),
-    }),
+    })),
   })
   .check((ctx) => {
     // Semantic checks need a structurally valid spec; zod keeps going after
@@ -192,6 +248,11 @@ export const experimentSchema = z
     };
     unique(spec.steadyState.map((m) => m.name), ['spec', 'steadyState'], issue);
     unique(spec.guardrails.map((g) => g.name), ['spec', 'guardrails'], issue);
+    spec.guardrails.forEach((g, i) => {
+      if (g.kind === 'compare' && !spec.steadyState.some((m) => m.name === g.compare)) {
+        issue(['spec', 'guardrails', i, 'compare'], `unknown steady-state metric "${g.compare}"; known: ${spec.steadyState.map((m) => m.name).join(', ')}`);
+      }
+    });
     spec.steadyState.forEach((m) => {
       const minSamples = m.minSamples ?? spec.analysis.minSamples;
       const possible = Math.floor(spec.fault.duration / spec.source.step) + 1;
@@ -215,5 +276,4 @@ function unique(names: string[], path: (string | number)[], issue: (path: (strin
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 export type SteadyStateMetric = Experiment['spec']['steadyState'][number];
-export type Guardrail = Experiment['spec']['guardrails'][number];
 export type FaultSpec = Experiment['spec']['fault'];

@@ -152,7 +152,7 @@ test('an error in analysis still closes the window and ends errored', async () =
   assert.equal(injector.closeCalls, 1);
 });
 
-test('a close that fails three times then succeeds is retried; one that always fails ends errored with a critical event', async () => {
+test('a close that fails three times then succeeds is retried; one that always fails ends halt_failed with a critical event', async () => {
   const flaky = new FakeInjector();
   flaky.closeFailures = 3;
   const run = await executeRun(experiment(), { source: new FakeSource(world()), injector: flaky, logger });
@@ -163,7 +163,8 @@ test('a close that fails three times then succeeds is retried; one that always f
   const dead = new FakeInjector();
   dead.closeFailures = Infinity;
   const run2 = await executeRun(experiment(), { source: new FakeSource(world()), injector: dead, logger });
-  assert.equal(run2.state, 'errored');
+  assert.equal(run2.state, 'halt_failed');
+  assert.equal(run2.verdict, null, 'never passed');
   assert.match(run2.reason, /CRITICAL: the fault window could not be closed/);
   assert.ok(run2.events.some((e) => e.type === 'window.close_failed' && e.data?.critical === true));
 });

@@ -15,8 +15,10 @@ test('a valid spec parses into numbers: durations in ms, tolerances, defaults', 
   assert.equal(spec.steadyState[1]?.direction, 'increase');
   assert.equal(spec.analysis.interval, 5_000);
   assert.equal(spec.analysis.minSamples, 30);
-  assert.equal(spec.guardrails[0]?.max, 0.02);
-  assert.equal(spec.guardrails[0]?.for, 1);
+  const g0 = spec.guardrails[0];
+  assert.ok(g0?.kind === 'threshold');
+  assert.equal(g0.max, 0.02);
+  assert.equal(g0.for, 1);
 });
 
 test('three mistakes are all reported, each with its line and field path', () => {
