@@ -1,6 +1,369 @@
-/** `steadystate compare` — the statistics engine on data a user already has (statistics issue). */
-import type { Command } from 'commander';
+/**
+ * `steadystate compare` — the statistics engine on data a user already has.
+ *
+ *   steadystate compare --method M --control FILE --experiment FILE
+ *       [--alpha A] [--direction increase|decrease|either] [--tolerance T]
+ *       [--split S] [--min-samples N] [--json]
+ *   steadystate compare --method M --batch FILE.jsonl [same options]
+ *
+ * FILE holds a JSON array: numbers for `mann-whitney`, `sequential-mean` and
+ * `sequential-rate` (counts per step), `[errors, total]` pairs for
+ * `proportion`. The sequential methods read the two arrays as looks, paired
+ * index by index, so they must be equally long. `--batch` reads one
+ * `{ "id", "control", "experiment" }` object per line and writes one JSON
+ * result per line with the same `id`; a bad line gives
+ * `{ "id", "line", "error" }` for that line and the others are still judged.
+ *
+ * Every result carries `method`, `n`, `pValue`, `estimate`, `ci: [lo, hi]`
+ * and `verdict` (pass | fail | inconclusive); the sequential methods also
+ * `stoppedAt` (0-based index of the first rejecting look, or null). Open
+ * interval ends are JSON null. For `mann-whitney`, `estimate` and `ci` are the
+ * Hodges–Lehmann shift (experiment − control) and its interval as R reports
+ * them, and `n` is the number of values in both groups; for the sequential
+ * methods `n` is the number of looks.
+ *
+ * Exit codes: 0 when every comparison ran (whatever its verdict); 64 for bad
+ * input, with a message naming the flag or the line.
+ */
+import { readFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { EXIT_BAD_INPUT } from '../engine/types.ts';
+import { describeError, ValidationError } from '../lib/errors.ts';
+import type { Tolerance } from '../spec/fields.ts';
+import { StatsInputError } from '../stats/errors.ts';
+import { mannWhitney } from '../stats/mann-whitney.ts';
+import { sequentialMean } from '../stats/sequential-mean.ts';
+import { sequentialProportion, type ProportionObservation } from '../stats/sequential-proportion.ts';
+import { sequentialRate } from '../stats/sequential-rate.ts';
+import type { SequentialDirection, SequentialResult } from '../stats/sequential-types.ts';
+import { judgeMetric, type MetricCheck } from '../stats/verdict.ts';
 
-export function registerCompareCommand(_program: Command): void {
-  // Registered by the statistics issue.
+export const COMPARE_METHODS = ['mann-whitney', 'sequential-rate', 'sequential-mean', 'proportion'] as const;
+export type CompareMethod = (typeof COMPARE_METHODS)[number];
+
+export interface CompareOptions {
+  method: CompareMethod;
+  alpha: number;
+  direction: SequentialDirection;
+  tolerance: Tolerance;
+  /** Experiment share of the traffic (sequential-rate). */
+  split: number;
+  /** Fewest values per group before mann-whitney judges. */
+  minSamples: number;
+}
+
+export interface CompareResult {
+  method: CompareMethod;
+  n: number;
+  nControl: number;
+  nExperiment: number;
+  pValue: number;
+  estimate: number | null;
+  ci: [number, number];
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  stoppedAt?: number | null;
+  safetyPValue?: number;
+  relativeEffect: number | null;
+  alpha: number;
+  direction: SequentialDirection;
+  tolerance: string;
+  reason?: string;
+  checks?: MetricCheck[];
+  mde?: number | null;
+}
+
+/** Bad data for one comparison; `where` names the flag or field it came from. */
+class CompareDataError extends Error {
+  constructor(
+    readonly where: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function registerCompareCommand(program: Command): void {
+  program
+    .command('compare')
+    .description('compare a control and an experiment sample with one of the statistics methods')
+    .addOption(new Option('--method <method>', 'statistics method').choices(COMPARE_METHODS).makeOptionMandatory())
+    .option('--control <file>', 'JSON array: the control group')
+    .option('--experiment <file>', 'JSON array: the experiment group')
+    .option('--batch <file>', 'JSON lines, one { "id", "control", "experiment" } per line; one result line each')
+    .option('--alpha <a>', 'significance level', '0.05')
+    .addOption(new Option('--direction <d>', 'which way is harmful').choices(['increase', 'decrease', 'either']).default('either'))
+    .option('--tolerance <t>', 'change that does not matter: 5% (relative) or 0.2 (absolute, metric units)', '0')
+    .option('--split <s>', 'experiment share of the traffic the two groups get (sequential-rate), e.g. 0.5 or 50%', '0.5')
+    .option('--min-samples <n>', 'fewest values per group before mann-whitney judges', '30')
+    .option('--json', 'print JSON (always on with --batch)')
+    .action(async (raw: RawOptions) => {
+      process.exitCode = await compareCommand(raw);
+    });
+}
+
+interface RawOptions {
+  method: CompareMethod;
+  control?: string;
+  experiment?: string;
+  batch?: string;
+  alpha: string;
+  direction: SequentialDirection;
+  tolerance: string;
+  split: string;
+  minSamples: string;
+  json?: boolean;
+}
+
+export async function compareCommand(raw: RawOptions): Promise<number> {
+  const opts = parseOptions(raw);
+  if (raw.batch !== undefined) {
+    if (raw.control !== undefined || raw.experiment !== undefined) {
+      throw new ValidationError([{ path: '--batch', message: 'use either --batch or --control and --experiment, not both' }]);
+    }
+    return runBatch(raw.batch, opts);
+  }
+  if (raw.control === undefined) throw new ValidationError([{ path: '--control', message: 'required (or use --batch)' }]);
+  if (raw.experiment === undefined) throw new ValidationError([{ path: '--experiment', message: 'required (or use --batch)' }]);
+  const control = await readJsonFile(raw.control, '--control');
+  const experiment = await readJsonFile(raw.experiment, '--experiment');
+  let result: CompareResult;
+  try {
+    result = compare(control, experiment, opts, { control: '--control', experiment: '--experiment' });
+  } catch (err) {
+    if (err instanceof CompareDataError) throw new ValidationError([{ path: err.where, message: err.message }]);
+    if (err instanceof StatsInputError) throw new ValidationError([{ path: '--method', message: err.message }]);
+    throw err;
+  }
+  process.stdout.write(raw.json === true ? `${toJson(result)}\n` : `${humanLine(result)}\n`);
+  return 0;
+}
+
+/** Judge one pair of samples; throws CompareDataError (bad data) or StatsInputError. */
+export function compare(
+  control: unknown,
+  experiment: unknown,
+  opts: CompareOptions,
+  names: { control: string; experiment: string } = { control: 'control', experiment: 'experiment' },
+): CompareResult {
+  const common = { alpha: opts.alpha, direction: opts.direction, tolerance: toleranceText(opts.tolerance) };
+  if (opts.method === 'proportion') {
+    const c = pairs(control, names.control);
+    const e = pairs(experiment, names.experiment);
+    samePairing(c.length, e.length, names);
+    const looks: ProportionObservation[] = c.map((cc, i) => ({ control: cc, experiment: e[i]! }));
+    const r = sequentialProportion(looks, { alpha: opts.alpha, direction: opts.direction, tolerance: relativeOnly(opts.tolerance, 'proportion') });
+    return fromSequential('proportion', r, c.length, e.length, common);
+  }
+  const c = numbers(control, names.control);
+  const e = numbers(experiment, names.experiment);
+  if (opts.method === 'mann-whitney') {
+    if (c.length === 0) throw new CompareDataError(names.control, 'is empty: need at least one value');
+    if (e.length === 0) throw new CompareDataError(names.experiment, 'is empty: need at least one value');
+    const mw = mannWhitney(e, c, { alternative: 'two.sided', confLevel: 1 - opts.alpha });
+    const v = judgeMetric({
+      name: 'compare',
+      control: c,
+      experiment: e,
+      direction: opts.direction,
+      tolerance: opts.tolerance,
+      alpha: opts.alpha,
+      minSamples: opts.minSamples,
+    });
+    return {
+      method: 'mann-whitney',
+      n: c.length + e.length,
+      nControl: c.length,
+      nExperiment: e.length,
+      pValue: mw.pValue,
+      estimate: mw.estimate,
+      ci: mw.confInt,
+      verdict: v.verdict,
+      relativeEffect: v.control.median === null || v.control.median === 0 ? null : mw.estimate / Math.abs(v.control.median),
+      ...common,
+      reason: v.reason.replace(/^compare: /, ''),
+      ...(v.checks ? { checks: v.checks } : {}),
+      mde: v.mde ?? null,
+    };
+  }
+  samePairing(c.length, e.length, names);
+  const looks = c.map((cc, i) => ({ control: cc, experiment: e[i]! }));
+  if (opts.method === 'sequential-rate') {
+    const bad = looks.findIndex((o) => o.control < 0 || o.experiment < 0);
+    if (bad >= 0) {
+      const where = looks[bad]!.control < 0 ? names.control : names.experiment;
+      throw new CompareDataError(where, `element ${bad} is negative; sequential-rate needs event counts ≥ 0`);
+    }
+    const r = sequentialRate(looks, { alpha: opts.alpha, direction: opts.direction, split: opts.split, tolerance: relativeOnly(opts.tolerance, 'sequential-rate') });
+    return fromSequential('sequential-rate', r, c.length, e.length, common);
+  }
+  const r = sequentialMean(looks, { alpha: opts.alpha, direction: opts.direction, tolerance: opts.tolerance });
+  return fromSequential('sequential-mean', r, c.length, e.length, common);
+}
+
+function fromSequential(
+  method: CompareMethod,
+  r: SequentialResult,
+  nControl: number,
+  nExperiment: number,
+  common: { alpha: number; direction: SequentialDirection; tolerance: string },
+): CompareResult {
+  return {
+    method,
+    n: r.n,
+    nControl,
+    nExperiment,
+    pValue: r.pValue,
+    estimate: r.estimate,
+    ci: r.ci,
+    verdict: r.verdict,
+    stoppedAt: r.stoppedAt,
+    safetyPValue: r.safetyPValue,
+    relativeEffect: r.relativeEffect,
+    ...common,
+  };
+}
+
+async function runBatch(file: string, opts: CompareOptions): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError([{ path: '--batch', message: readError(file, err) }]);
+  }
+  let bad = false;
+  const lines = text.split(/\r?\n/);
+  for (const [index, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    const lineNo = index + 1;
+    let id: unknown = null;
+    try {
+      let row: unknown;
+      try {
+        row = JSON.parse(line);
+      } catch (err) {
+        throw new CompareDataError('(line)', `not JSON: ${describeError(err)}`);
+      }
+      if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new CompareDataError('(line)', 'must be an object { "id", "control", "experiment" }');
+      const obj = row as Record<string, unknown>;
+      id = obj.id ?? null;
+      if (!('id' in obj)) throw new CompareDataError('id', 'missing');
+      if (!('control' in obj)) throw new CompareDataError('control', 'missing');
+      if (!('experiment' in obj)) throw new CompareDataError('experiment', 'missing');
+      const result = compare(obj.control, obj.experiment, opts);
+      process.stdout.write(`${toJson({ id, ...result })}\n`);
+    } catch (err) {
+      if (!(err instanceof CompareDataError || err instanceof StatsInputError)) throw err;
+      bad = true;
+      const where = err instanceof CompareDataError ? err.where : opts.method;
+      const message = `${where}: ${err.message}`;
+      process.stdout.write(`${JSON.stringify({ id, line: lineNo, error: message })}\n`);
+      process.stderr.write(`steadystate: ${file}:${lineNo}: ${message}\n`);
+    }
+  }
+  return bad ? EXIT_BAD_INPUT : 0;
+}
+
+function parseOptions(raw: RawOptions): CompareOptions {
+  const issues: { path: string; message: string }[] = [];
+  const alpha = Number(raw.alpha);
+  if (!(raw.alpha.trim() !== '' && alpha > 0 && alpha < 1)) issues.push({ path: '--alpha', message: `must be a number strictly between 0 and 1, got "${raw.alpha}"` });
+  const tolerance = parseTolerance(raw.tolerance);
+  if (tolerance === null) issues.push({ path: '--tolerance', message: `"${raw.tolerance}" is not a tolerance (e.g. 5% relative, or 0.2 absolute)` });
+  const split = parseFraction(raw.split);
+  if (split === null || !(split > 0 && split < 1)) issues.push({ path: '--split', message: `must be strictly between 0 and 1 (e.g. 0.5 or 50%), got "${raw.split}"` });
+  const minSamples = Number(raw.minSamples);
+  if (!(Number.isInteger(minSamples) && minSamples >= 1)) issues.push({ path: '--min-samples', message: `must be an integer ≥ 1, got "${raw.minSamples}"` });
+  if (tolerance !== null && tolerance.kind === 'absolute' && tolerance.value !== 0 && (raw.method === 'sequential-rate' || raw.method === 'proportion')) {
+    issues.push({ path: '--tolerance', message: `${raw.method} compares a ratio between the groups, so the tolerance must be relative (e.g. 5%), got "${raw.tolerance}"` });
+  }
+  if (tolerance !== null && tolerance.kind === 'relative' && tolerance.value >= 1 && raw.direction !== 'increase' && raw.method !== 'mann-whitney' && raw.method !== 'sequential-mean') {
+    issues.push({ path: '--tolerance', message: `a relative tolerance must be below 100% when a drop is harmful, got "${raw.tolerance}"` });
+  }
+  if (issues.length > 0) throw new ValidationError(issues);
+  return { method: raw.method, alpha, direction: raw.direction, tolerance: tolerance!, split: split!, minSamples };
+}
+
+function parseTolerance(s: string): Tolerance | null {
+  const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(s);
+  if (pct) return { kind: 'relative', value: Number(pct[1]) / 100 };
+  if (s.trim() === '') return null;
+  const v = Number(s);
+  return Number.isFinite(v) && v >= 0 ? { kind: 'absolute', value: v } : null;
+}
+
+function parseFraction(s: string): number | null {
+  const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(s);
+  if (pct) return Number(pct[1]) / 100;
+  if (s.trim() === '') return null;
+  const v = Number(s);
+  return Number.isFinite(v) ? v : null;
+}
+
+function relativeOnly(t: Tolerance, method: string): number {
+  if (t.kind === 'relative' || t.value === 0) return t.value;
+  throw new CompareDataError('--tolerance', `${method} needs a relative tolerance (e.g. 5%)`);
+}
+
+function toleranceText(t: Tolerance): string {
+  return t.kind === 'relative' ? `${Number((t.value * 100).toPrecision(6))}%` : String(t.value);
+}
+
+async function readJsonFile(file: string, flag: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError([{ path: flag, message: readError(file, err) }]);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ValidationError([{ path: flag, message: `${file} is not JSON: ${describeError(err)}` }]);
+  }
+}
+
+function readError(file: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `${file}: file not found`;
+  if (code === 'EISDIR') return `${file}: is a directory`;
+  return `${file}: cannot read: ${code ?? describeError(err)}`;
+}
+
+function numbers(v: unknown, where: string): number[] {
+  if (!Array.isArray(v)) throw new CompareDataError(where, 'must be a JSON array of numbers');
+  return v.map((x: unknown, i) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new CompareDataError(where, `element ${i} is ${JSON.stringify(x)}, not a finite number`);
+    return x;
+  });
+}
+
+function pairs(v: unknown, where: string): { errors: number; total: number }[] {
+  if (!Array.isArray(v)) throw new CompareDataError(where, 'must be a JSON array of [errors, total] pairs');
+  return v.map((x: unknown, i) => {
+    if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'number' || typeof x[1] !== 'number') {
+      throw new CompareDataError(where, `element ${i} is ${JSON.stringify(x)}, not an [errors, total] pair of numbers`);
+    }
+    const [errors, total] = x as [number, number];
+    if (!(Number.isFinite(errors) && Number.isFinite(total) && errors >= 0 && total >= errors)) {
+      throw new CompareDataError(where, `element ${i} is [${errors}, ${total}]: need 0 ≤ errors ≤ total`);
+    }
+    return { errors, total };
+  });
+}
+
+function samePairing(nc: number, ne: number, names: { control: string; experiment: string }): void {
+  if (nc !== ne) {
+    throw new CompareDataError(names.experiment, `has ${ne} looks and ${names.control} has ${nc}: sequential methods pair the two groups look by look`);
+  }
+}
+
+/** JSON with ±Infinity (open interval ends, an infinite ratio) as null. */
+function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x));
+}
+
+function humanLine(r: CompareResult): string {
+  const n = (v: number | null): string => (v === null ? '—' : Number.isFinite(v) ? String(Number(v.toPrecision(4))) : String(v));
+  const stop = r.stoppedAt === undefined ? '' : `, stopped at look ${r.stoppedAt ?? '—'}`;
+  return `${r.method}: ${r.verdict} — estimate ${n(r.estimate)}, ${Math.round((1 - r.alpha) * 100)}% CI ${n(r.ci[0])} to ${n(r.ci[1])}, p=${n(r.pValue)}, n=${r.n}${stop}`;
 }

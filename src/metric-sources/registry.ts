@@ -4,12 +4,14 @@
  * the list of known kinds, never a silent fallback.
  */
 import { ValidationError } from '../lib/errors.ts';
+import { datadogSource } from './datadog.ts';
 import { prometheusSource } from './prometheus.ts';
+import { scrapeSource } from './scrape/scrape-source.ts';
 import type { MetricSource, MetricSourceFactory, SourceDeps } from './types.ts';
 
 // Each factory's `create` takes its own config type; the registry only ever
 // hands it what that factory's own schema produced, so widening is sound.
-const factories: MetricSourceFactory<never>[] = [prometheusSource as MetricSourceFactory<never>];
+const factories: MetricSourceFactory<never>[] = [prometheusSource as MetricSourceFactory<never>, datadogSource as MetricSourceFactory<never>, scrapeSource as MetricSourceFactory<never>];
 
 export const metricSourceRegistry: ReadonlyMap<string, MetricSourceFactory<unknown>> = new Map(
   factories.map((f) => [f.kind, f as MetricSourceFactory<unknown>]),

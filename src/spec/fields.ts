@@ -34,7 +34,8 @@ export const fraction = z.union([z.string(), z.number()]).transform((value, ctx)
       ctx.addIssue({ code: 'custom', message: `"${value}" is not a percentage (e.g. 0.1%) or a fraction (e.g. 0.001)` });
       return z.NEVER;
     }
-    n = Number(m[1]) / 100;
+    // "99.9e-2" parses to the double nearest 0.999; dividing by 100 would not.
+    n = Number(`${m[1]}e-2`);
   }
   if (!Number.isFinite(n) || n < 0 || n > 1) {
     ctx.addIssue({ code: 'custom', message: 'must be between 0% and 100% (0 and 1)' });
@@ -63,7 +64,7 @@ export const tolerance = z.union([z.string(), z.number()]).transform((value, ctx
     ctx.addIssue({ code: 'custom', message: `"${value}" is not a tolerance (e.g. 5% relative, or 0.2 absolute)` });
     return z.NEVER;
   }
-  return { kind: 'relative', value: Number(m[1]) / 100 };
+  return { kind: 'relative', value: Number(`${m[1]}e-2`) };
 });
 
 /** http(s) URL. */

@@ -21,14 +21,18 @@ export function parseExperiment(text: string): LoadResult {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      issues: doc.errors.map((e) => ({
-        path: '(yaml)',
-        line: lineCounter.linePos(e.pos[0]).line,
-        message: e.message.split('\n')[0] ?? e.message,
-      })),
-    };
+    // One syntax error makes the parser stumble over the rest of its line and
+    // beyond; the first error of each line is the one worth reading.
+    const seenLines = new Set<number>();
+    const issues: InputIssue[] = [];
+    for (const e of doc.errors) {
+      const line = lineCounter.linePos(e.pos[0]).line;
+      if (seenLines.has(line)) continue;
+      seenLines.add(line);
+      issues.push({ path: '(yaml)', line, message: e.message.split('\n')[0] ?? e.message });
+      if (issues.length >= 10) break;
+    }
+    return { ok: false, issues };
   }
   let data: unknown;
   try {

@@ -92,6 +92,7 @@ void describe('queryRange: what is sent', () => {
             { t: RANGE.start.getTime() + 15_000, v: 2 },
           ],
           nonFinite: 0,
+          lastT: RANGE.start.getTime() + 15_000,
         },
       ],
       warnings: ['results truncated'],
@@ -156,8 +157,10 @@ void describe('queryRange: parsing the matrix', () => {
           { t: RANGE.start.getTime() + 60_000, v: 0.001 },
         ],
         nonFinite: 3,
+        lastT: RANGE.start.getTime() + 60_000,
       },
-      { labels: { group: 'experiment' }, samples: [], nonFinite: 2 },
+      // Ended on NaN: lastT is after the last finite sample (there is none).
+      { labels: { group: 'experiment' }, samples: [], nonFinite: 2, lastT: RANGE.start.getTime() + 15_000 },
     ]);
   });
 

@@ -7,7 +7,9 @@ import { createMetricSource, knownSourceKinds, metricSourceRegistry } from '../.
 void describe('metric source registry', () => {
   void test('holds prometheus under its kind', () => {
     assert.equal(metricSourceRegistry.get('prometheus'), prometheusSource);
-    assert.deepEqual(knownSourceKinds(), ['prometheus']);
+    const kinds = knownSourceKinds();
+    assert.deepEqual(kinds, [...kinds].sort());
+    for (const k of ['prometheus', 'datadog']) assert.ok(kinds.includes(k), k);
     for (const [kind, factory] of metricSourceRegistry) assert.equal(factory.kind, kind);
   });
 
@@ -32,7 +34,7 @@ void describe('metric source registry', () => {
       (err: unknown) => {
         assert.ok(err instanceof ValidationError);
         assert.deepEqual(err.issues, [
-          { path: 'spec.source.kind', message: 'unknown metric source kind "graphite"; known: prometheus' },
+          { path: 'spec.source.kind', message: `unknown metric source kind "graphite"; known: ${knownSourceKinds().join(', ')}` },
         ]);
         assert.equal(err.httpStatus, 400);
         return true;

@@ -68,15 +68,24 @@ test('YAML syntax errors and duplicate keys carry a line', () => {
   assert.equal(r2.ok, false);
 });
 
-test('not-yet-supported guardrail kinds are named, not "unrecognized key"', () => {
-  const text = fixture('valid.yaml').replace(
+test('SLO burn-rate and KPI-comparison guardrails parse; their mistakes are located', () => {
+  const ok = fixture('valid.yaml').replace(
     '  onNoData: halt',
-    '    - name: budget\n      slo: { good: x, total: y, objective: 99.9%, period: 30d }\n      burnRate: 14.4\n  onNoData: halt',
+    '    - name: budget\n      slo:\n        good: sum(rate(ok[$window]))\n        total: sum(rate(all[$window]))\n        objective: 99.9%\n      burnRate: 14.4\n    - name: sps-drop\n      compare: checkout-sps\n  onNoData: halt',
   );
-  const r = parseExperiment(text);
-  assert.equal(r.ok, false);
-  if (r.ok) return;
-  assert.ok(r.issues.some((i) => i.path === 'spec.guardrails[1]' && /SLO burn-rate .*guardrails are not supported yet/.test(i.message)), JSON.stringify(r.issues));
+  const r = parseExperiment(ok);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
+  const [, slo, compare] = r.experiment.spec.guardrails;
+  assert.ok(slo?.kind === 'slo' && slo.slo.objective === 0.999 && slo.burnRate === 14.4 && slo.slo.period === 30 * 86_400_000);
+  assert.ok(compare?.kind === 'compare' && compare.compare === 'checkout-sps');
+
+  const bad = ok.replace('total: sum(rate(all[$window]))', 'total: sum(rate(all[5m]))').replace('burnRate: 14.4', 'burnRate: -1');
+  const r2 = parseExperiment(bad);
+  assert.equal(r2.ok, false);
+  if (r2.ok) return;
+  const paths = r2.issues.map((i) => `${i.line} ${i.path}`);
+  assert.ok(paths.includes('31 spec.guardrails[1].slo.total'), paths.join('\n'));
+  assert.ok(paths.includes('33 spec.guardrails[1].burnRate'), paths.join('\n'));
 });
 
 test('an unknown template variable is named, with the known ones', () => {
