@@ -9,8 +9,7 @@
  *   then `describe('…', { skip: prom.skip }, () => …)` and use `prom.path`;
  * - single tests: `const bin = requireBinary(t, 'prometheus', '/usr/bin/prometheus'); if (!bin) return;`
  */
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findBinary } from '../../src/lib/binaries.ts';
 import type { TestContext } from 'node:test';
 
 /** `STEADYSTATE_REQUIRE_PROMETHEUS` for `prometheus`. */
@@ -42,25 +41,7 @@ export function missingPrerequisite(name: string, why: string): string {
   return reason;
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** `preferredPath` if executable, else `name` looked up on PATH, else undefined. */
-export function findBinary(name: string, preferredPath?: string): string | undefined {
-  if (preferredPath && isExecutable(preferredPath)) return preferredPath;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
+export { findBinary };
 
 export interface BinaryCheck {
   /** Absolute path of the binary, when found. */
