@@ -63,9 +63,11 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description('the whole loop on one machine with embedded defaults')
-    .action(async () => {
+    .addOption(new Option('--source <kind>', 'metrics from a real Prometheus or the embedded scraper (default: prometheus when on PATH)').choices(['prometheus', 'scrape']))
+    .option('--report-dir <dir>', 'where the demo writes its reports', 'reports/demo')
+    .action(async (opts: { source?: 'prometheus' | 'scrape'; reportDir: string }) => {
       const { demoCommand } = await import('./demo-command.ts');
-      process.exitCode = await demoCommand();
+      process.exitCode = await demoCommand(opts);
     });
 
   registerTokenCommand(program);
