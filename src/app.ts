@@ -27,11 +27,14 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
       const boot = await store.tokens.ensureBootstrap(config.adminToken, 'bootstrap-admin', 'admin');
       if (boot.created) logger.info({ tokenId: boot.id }, 'bootstrap admin token stored (hashed)');
     }
-    const runs = new RunService(store, config, logger);
-    const reconciled = await runs.reconcile();
+    const runs = new RunService(store, config, logger, { leaseMs: config.leaseMs });
+    // PGlite admits one process, so whatever is active at start was left by a dead one;
+    // on PostgreSQL other replicas may be alive: only runs whose lease expired are taken.
+    const reconciled = await runs.reconcile({ staleAfterMs: store.kind === 'pglite' ? 0 : config.leaseMs });
     if (reconciled.reconciled.length > 0 || reconciled.failures.length > 0) {
       logger.warn(reconciled, 'reconciled runs left active by a previous process');
     }
+    runs.startBackground();
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'steadystate_' });

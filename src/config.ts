@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from './lib/errors.ts';
 import { parseDuration } from './lib/duration.ts';
+import { DEPLOY_PROVIDERS, type DeployProviderName } from './triggers/types.ts';
 
 export interface HostPort {
   host: string;
@@ -33,6 +34,26 @@ export interface ServiceConfig {
   publicUrl: string | undefined;
   logLevel: string;
   shutdownGraceMs: number;
+  /** Run lease: a replica silent this long loses its runs to another (STEADYSTATE_LEASE, default 10s). */
+  leaseMs: number;
+  /**
+   * Deploy-webhook secrets by provider (STEADYSTATE_WEBHOOK_SECRET_<PROVIDER>);
+   * a provider without one is disabled. Secrets: never logged.
+   */
+  webhookSecrets: Readonly<Partial<Record<DeployProviderName, string>>>;
+  /** Slack for `notify.slack`. Secrets: never logged, never in a message. */
+  slack: {
+    /** STEADYSTATE_SLACK_BOT_TOKEN: the default bot token (xoxb-…). */
+    botToken: string | undefined;
+    /** STEADYSTATE_SLACK_WEBHOOK_URL: the default incoming webhook. */
+    webhookUrl: string | undefined;
+    /** STEADYSTATE_SLACK_API_URL, default https://slack.com/api (tests point it elsewhere). */
+    apiUrl: string;
+    /** The SLACK_* / STEADYSTATE_SLACK_* variables, which specs may reference with `{ fromEnv }`. */
+    env: Readonly<Record<string, string>>;
+  };
+  /** STEADYSTATE_SCHEDULER=off keeps this replica from running schedules (default on). */
+  scheduler: boolean;
 }
 
 /** `HOST:PORT`, `[v6]:PORT`. */
@@ -105,8 +126,38 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
   const maxTrafficShare = shareMatch ? Number(shareMatch[1]) / 100 : NaN;
   if (!(maxTrafficShare > 0 && maxTrafficShare <= 1)) problems.push(`STEADYSTATE_MAX_TRAFFIC_SHARE "${shareText}" must be a percentage in (0%, 100%]`);
 
+  const leaseText = env.STEADYSTATE_LEASE ?? '10s';
+  const leaseMs = parseDuration(leaseText);
+  if (leaseMs === undefined || leaseMs < 1_000) problems.push(`STEADYSTATE_LEASE "${leaseText}" must be a duration of at least 1s`);
+
   const publicUrl = env.STEADYSTATE_PUBLIC_URL?.trim() || undefined;
   if (publicUrl && !/^https?:\/\//.test(publicUrl)) problems.push('STEADYSTATE_PUBLIC_URL must be an http(s) URL');
+
+  const webhookSecrets: Partial<Record<DeployProviderName, string>> = {};
+  for (const [key, value] of Object.entries(env)) {
+    const m = /^STEADYSTATE_WEBHOOK_SECRET_(.+)$/.exec(key);
+    if (!m || value === undefined || value.trim() === '') continue;
+    const provider = m[1]!.toLowerCase() as DeployProviderName;
+    if (!DEPLOY_PROVIDERS.includes(provider)) {
+      problems.push(`${key}: no webhook provider "${provider}"; known: ${DEPLOY_PROVIDERS.join(', ')}`);
+    } else if (value.trim().length < 16) {
+      problems.push(`${key} must be at least 16 characters`);
+    } else {
+      webhookSecrets[provider] = value.trim();
+    }
+  }
+  const slackEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (/^(STEADYSTATE_)?SLACK_[A-Z0-9_]+$/.test(key) && value !== undefined && value.trim() !== '') slackEnv[key] = value.trim();
+  }
+  const slackToken = env.STEADYSTATE_SLACK_BOT_TOKEN?.trim() || undefined;
+  if (slackToken !== undefined && !/^xox[a-z]-/.test(slackToken)) problems.push('STEADYSTATE_SLACK_BOT_TOKEN does not look like a Slack token (xoxb-…)');
+  const slackWebhook = env.STEADYSTATE_SLACK_WEBHOOK_URL?.trim() || undefined;
+  if (slackWebhook !== undefined && !/^https?:\/\//.test(slackWebhook)) problems.push('STEADYSTATE_SLACK_WEBHOOK_URL must be an http(s) URL');
+  const slackApi = env.STEADYSTATE_SLACK_API_URL?.trim() || 'https://slack.com/api';
+  if (!/^https?:\/\//.test(slackApi)) problems.push('STEADYSTATE_SLACK_API_URL must be an http(s) URL');
+  const schedulerText = (env.STEADYSTATE_SCHEDULER ?? 'on').trim().toLowerCase();
+  if (!['on', 'off'].includes(schedulerText)) problems.push(`STEADYSTATE_SCHEDULER must be on or off, got "${schedulerText}"`);
 
   if (problems.length > 0 || !listen || !ints.success || maxWindowMs === undefined) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -121,6 +172,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
     publicUrl,
     logLevel: env.STEADYSTATE_LOG_LEVEL ?? 'info',
     shutdownGraceMs: 20_000,
+    leaseMs: leaseMs ?? 10_000,
+    webhookSecrets: Object.freeze(webhookSecrets),
+    slack: Object.freeze({ botToken: slackToken, webhookUrl: slackWebhook, apiUrl: slackApi.replace(/\/+$/, ''), env: Object.freeze(slackEnv) }),
+    scheduler: schedulerText !== 'off',
   });
 }
 

@@ -5,6 +5,8 @@
  * and — on start — reconciles runs a previous process left active: closes
  * their fault windows from the persisted handles and marks them aborted.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config.ts';
 import { executeRun, newRunId } from '../engine/run-engine.ts';
@@ -58,16 +60,80 @@ export interface StartRunOptions {
   idempotencyKey?: string;
 }
 
+export interface RunServiceOptions {
+  /** This replica's name in run leases. Default: host, pid and a random suffix. */
+  instanceId?: string;
+  /**
+   * A run whose owner has not renewed its lease for this long is taken over by
+   * another replica (its window closed, the run aborted). Default 10 s.
+   */
+  leaseMs?: number;
+}
+
 export class RunService {
   private readonly active = new Map<string, ActiveRun>();
   private stopping = false;
   private readonly listeners: RunListener[] = [];
+  readonly instanceId: string;
+  readonly leaseMs: number;
+  private timers: NodeJS.Timeout[] = [];
+  private scanning = false;
 
   constructor(
     private readonly store: Store,
     private readonly config: Pick<ServiceConfig, 'allowedHosts' | 'limits'>,
     private readonly logger: Logger,
-  ) {}
+    options: RunServiceOptions = {},
+  ) {
+    this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.leaseMs = options.leaseMs ?? 10_000;
+  }
+
+  /**
+   * Leases, for several replicas on one PostgreSQL: renew ours every third of
+   * the lease, and every third of the lease take over runs whose owner went
+   * quiet. A replica that finds its own lease taken stops driving that run.
+   */
+  startBackground(): void {
+    if (this.timers.length > 0) return;
+    const every = Math.max(500, Math.floor(this.leaseMs / 3));
+    const beat = setInterval(() => void this.renewLeases(), every);
+    const scan = setInterval(() => void this.takeOverStale(), every);
+    beat.unref();
+    scan.unref();
+    this.timers = [beat, scan];
+  }
+
+  private stopBackground(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  private async renewLeases(): Promise<void> {
+    for (const [id, run] of this.active) {
+      try {
+        if (!(await this.store.runs.heartbeat(id, this.instanceId))) {
+          // Another replica decided we were dead and took the run: stop driving it at once.
+          this.logger.error({ runId: id, instance: this.instanceId }, 'lease lost: another replica took this run over');
+          run.controller.abort(new AbortedError('lease lost to another replica'));
+        }
+      } catch (err) {
+        this.logger.warn({ err, runId: id }, 'could not renew the lease');
+      }
+    }
+  }
+
+  private async takeOverStale(): Promise<void> {
+    if (this.scanning || this.stopping) return;
+    this.scanning = true;
+    try {
+      await this.reconcile({ staleAfterMs: this.leaseMs });
+    } catch (err) {
+      this.logger.warn({ err }, 'lease scan failed');
+    } finally {
+      this.scanning = false;
+    }
+  }
 
   addListener(listener: RunListener): void {
     this.listeners.push(listener);
@@ -113,7 +179,12 @@ export class RunService {
       actor: opts.actor,
       ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
     });
-    if (created) this.launch(run.id, experiment, opts.actor);
+    if (created) {
+      // Lease it before the engine writes anything, so no other replica takes it over.
+      const claimed = await this.store.runs.claim(run.id, this.instanceId, this.leaseMs);
+      if (!claimed) throw new AppError(`run ${run.id} was claimed by another replica`, { code: 'lease_conflict', httpStatus: 409 });
+      this.launch(run.id, experiment, opts.actor);
+    }
     return { run, created };
   }
 
@@ -197,6 +268,7 @@ export class RunService {
    */
   async shutdown(graceMs: number): Promise<{ closed: number; leftover: number }> {
     this.stopping = true;
+    this.stopBackground();
     const all = [...this.active.entries()];
     for (const [, run] of all) run.controller.abort(new AbortedError('service shutting down'));
     let timer: NodeJS.Timeout | undefined;
@@ -207,21 +279,28 @@ export class RunService {
   }
 
   /**
-   * On start: every run left active by a previous process gets its fault
-   * window closed (from the persisted handle, or one the adapter can derive
-   * from the run id when the crash came between open and recording it) and
-   * is marked aborted. Its events and samples stay as they were.
+   * Runs left active by a replica that is gone get their fault window closed
+   * (from the persisted handle, or one the adapter can derive from the run id
+   * when the crash came between open and recording it) and are marked aborted;
+   * their events and samples stay as they were. A run counts as left behind
+   * when this replica can claim its lease: nobody holds it, or its holder has
+   * been silent for `staleAfterMs`. With PGlite only one process can open the
+   * store, so at start every active run is left behind (staleAfterMs 0).
    */
-  async reconcile(): Promise<{ reconciled: string[]; failures: string[] }> {
+  async reconcile(opts: { staleAfterMs: number } = { staleAfterMs: 0 }): Promise<{ reconciled: string[]; failures: string[] }> {
     const reconciled: string[] = [];
     const failures: string[] = [];
     for (const row of await this.store.runs.listActive()) {
       if (this.active.has(row.id)) continue;
+      const previousOwner = row.owner;
+      const claimed = await this.store.runs.claim(row.id, this.instanceId, opts.staleAfterMs);
+      if (!claimed) continue;
       const log = this.logger.child({ runId: row.id });
       try {
-        const note = await this.closeLeftover(row);
-        const reason = `service restarted while the run was ${row.state}; ${note}`;
-        await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'run.reconciled', message: reason });
+        const note = await this.closeLeftover(claimed);
+        const who = previousOwner && previousOwner !== this.instanceId ? `taken over by ${this.instanceId} from ${previousOwner}, whose lease expired` : `reconciled by ${this.instanceId}`;
+        const reason = `service restarted or replica lost while the run was ${row.state} (${who}); ${note}`;
+        await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'run.reconciled', message: reason, data: { previousOwner, owner: this.instanceId } });
         await this.store.runs.update(row.id, { state: 'aborted', reason, endedAt: new Date().toISOString() });
         await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'state.aborted', message: reason });
         reconciled.push(row.id);
