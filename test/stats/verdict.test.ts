@@ -316,6 +316,9 @@ void describe('overallVerdict', () => {
       judge({ name: 'checkouts', control, experiment: noisy(24, 40, 150, 10), direction: 'decrease' }),
     ]);
     assert.equal(r.verdict, 'fail');
-    assert.equal(r.reason, '1 of 2 metrics failed: checkouts');
+    // Judged metrics carry their checks, so the overall verdict applies Holm across
+    // all of them (statistics issue) and says so; see verdict-family.test.ts.
+    assert.equal(r.reason, '1 of 2 metrics failed: checkouts (Holm across 4 tests)');
+    assert.deepEqual(r.correction, { method: 'holm', alpha: 0.05, tests: 4 });
   });
 });
