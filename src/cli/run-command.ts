@@ -67,7 +67,7 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
     } else {
       process.stdout.write(`${run.experiment}: ${run.state.toUpperCase()} — ${run.reason}\n`);
       for (const m of run.metrics) process.stdout.write(`  ${m.name}: ${m.verdict} — ${m.reason}\n`);
-      process.stdout.write(`reports: ${reports.json}, ${reports.markdown}\n`);
+      process.stdout.write(`reports: ${reports.html}, ${reports.markdown}, ${reports.json}\n`);
     }
     return EXIT_CODES[run.state as TerminalState] ?? EXIT_CODES.errored;
   } finally {

@@ -19,9 +19,10 @@ import { AbortedError, describeError, NoDataError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
 import type { MetricSource, Sample, TimeRange } from '../metric-sources/types.ts';
+import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment, SloGuardrail, SteadyStateMetric, ThresholdGuardrail } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
-import { judgeMetric, overallVerdict, type MetricVerdict } from '../stats/verdict.ts';
+import { judgeFamily, judgeMetric, type MetricVerdict } from '../stats/verdict.ts';
 import { initSequentialMean, resultSequentialMean, updateSequentialMean, type SequentialMeanState } from '../stats/sequential-mean.ts';
 import {
   burnRateWindows,
@@ -51,6 +52,8 @@ export interface RunDeps extends RunObserver {
   injector: Injector;
   logger: Logger;
   now?: () => number;
+  /** Metrics and spans about the run (src/observability); nothing when absent. */
+  telemetry?: Telemetry;
 }
 
 export interface RunOptions {
@@ -72,7 +75,8 @@ class NotStarted extends Error {}
 const GROUPS = ['control', 'experiment'] as const;
 
 export async function executeRun(experiment: Experiment, deps: RunDeps, opts: RunOptions = {}): Promise<RunRecord> {
-  return new RunExecution(experiment, deps, opts).execute();
+  const execution = new RunExecution(experiment, deps, opts);
+  return (deps.telemetry ?? NOOP_TELEMETRY).traceRun(execution.run, () => execution.execute());
 }
 
 class RunExecution {
@@ -80,6 +84,7 @@ class RunExecution {
   private readonly now: () => number;
   private readonly signal: AbortSignal;
   private readonly log: Logger;
+  private readonly telemetry: Telemetry;
   readonly run: RunRecord;
   private handle: InjectorHandle | undefined;
   private closeFailure: Error | undefined;
@@ -98,6 +103,7 @@ class RunExecution {
     this.spec = experiment.spec;
     this.now = deps.now ?? Date.now;
     this.signal = opts.signal ?? new AbortController().signal;
+    this.telemetry = deps.telemetry ?? NOOP_TELEMETRY;
     this.run = {
       id: opts.runId ?? newRunId(this.now()),
       experiment: experiment.metadata.name,
@@ -134,6 +140,7 @@ class RunExecution {
       await this.emit('window.opening', 'opening fault window', { injector: spec.fault.injector, deadline: deadline.toISOString() });
       this.handle = await this.deps.injector.open({ runId: run.id, experiment: run.experiment, deadline, signal: this.signal });
       run.window = { openedAt: new Date(this.now()).toISOString(), deadline: deadline.toISOString(), handle: this.handle };
+      this.telemetry.windowOpened(run);
       await this.emit('window.opened', 'fault window open', { handle: this.handle, deadline: deadline.toISOString() });
 
       halt = await this.monitor(deadline.getTime(), true);
@@ -141,6 +148,7 @@ class RunExecution {
 
       if (halt) {
         run.halt = halt;
+        this.telemetry.halted(run, halt);
         await this.emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, {
           guardrail: halt.guardrail,
           reason: halt.reason,
@@ -164,7 +172,9 @@ class RunExecution {
         run.verdict = 'fail';
         await this.finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
       } else {
-        const overall = overallVerdict(run.metrics);
+        // Holm across every metric's checks: the stored per-metric verdicts agree with the overall one.
+        const overall = judgeFamily(run.metrics, { method: 'holm' });
+        run.metrics = overall.metrics;
         run.verdict = overall.verdict;
         await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
       }
@@ -203,6 +213,7 @@ class RunExecution {
 
   private async transition(state: RunState, message: string): Promise<void> {
     this.run.state = state;
+    this.telemetry.phaseChanged(this.run, state);
     await this.emit(`state.${state}`, message);
   }
 
@@ -276,11 +287,14 @@ class RunExecution {
   private async monitor(untilMs: number, collect: boolean): Promise<HaltInfo | undefined> {
     const interval = this.spec.analysis.interval;
     let next = this.now();
+    let due = next; // the tick's schedule before catching up, so an overrun shows as lag
     // Bounded: a window of at most LIMITS.maxFaultDurationMs at ≥ 1 s intervals.
     for (let tick = 0; tick < 100_000; tick++) {
       if (this.signal.aborted) throw this.abortError();
       if (this.now() >= untilMs) return undefined;
+      const tickStart = this.now();
       const breach = await this.evaluateGuardrails(false);
+      this.telemetry.guardrailsEvaluated(this.run, { durationMs: this.now() - tickStart, lagMs: tickStart - due });
       if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
       if (collect) {
@@ -288,7 +302,8 @@ class RunExecution {
         const compareBreach = await this.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
-      next = Math.max(next + interval, this.now());
+      due = next + interval;
+      next = Math.max(due, this.now());
       const wait = Math.min(next, untilMs) - this.now();
       if (wait > 0) await sleep(wait, this.signal).catch(() => undefined);
     }
@@ -503,6 +518,7 @@ class RunExecution {
     } catch (err) {
       this.closeFailure = err instanceof Error ? err : new Error(String(err));
       this.closeFailedDuring = by;
+      this.telemetry.closeFailed(run, by);
       this.log.fatal({ err, handle }, 'fault window could not be closed');
       await this.recordRetries(retries);
       await this.emit('window.close_failed', `CRITICAL: could not close the fault window: ${describeError(err)}`, { critical: true });
@@ -511,6 +527,7 @@ class RunExecution {
     await this.recordRetries(retries);
     run.window.closedAt = new Date(this.now()).toISOString();
     run.window.closedBy = by;
+    this.telemetry.windowClosed(run, by);
     await this.emit('window.closed', `fault window closed (${by})`, { by });
   }
 

@@ -22,6 +22,7 @@ import type { RunService } from '../service/run-service.ts';
 import type { Store } from '../store/types.ts';
 import { registerAuth } from './auth.ts';
 import { registerExperimentRoutes } from './experiment-routes.ts';
+import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import type { ZodApp } from './types.ts';
@@ -124,6 +125,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
 
   registerExperimentRoutes(app, deps);
   registerRunRoutes(app, deps);
+  registerPageRoutes(app, deps);
   registerAdminRoutes(app, deps);
   return app;
 }

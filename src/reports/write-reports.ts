@@ -1,6 +1,7 @@
 /**
  * Writes a run's reports into a directory: `<run id>.json` (the whole record,
- * for machines) and `<run id>.md`. File names come from the run id, never from
+ * for machines), `<run id>.md` (for PRs) and `<run id>.html` (for people, one
+ * self-contained file). File names come from the run id, never from
  * user-supplied names.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,12 +9,14 @@ import { join } from 'node:path';
 import type { RunRecord } from '../engine/types.ts';
 import { redact } from '../lib/redact.ts';
 import type { Experiment } from '../spec/schema.ts';
+import { renderHtmlReport } from './html/html-report.ts';
 import { renderMarkdownReport } from './markdown-report.ts';
 import { runSummary } from './run-summary.ts';
 
 export interface WrittenReports {
   json: string;
   markdown: string;
+  html: string;
 }
 
 export async function writeRunReports(dir: string, run: RunRecord, experiment?: Experiment): Promise<WrittenReports> {
@@ -21,6 +24,7 @@ export async function writeRunReports(dir: string, run: RunRecord, experiment?: 
   const base = join(dir, run.id);
   const json = `${base}.json`;
   const markdown = `${base}.md`;
+  const html = `${base}.html`;
   const { window, ...rest } = run;
   const document = redact({
     ...runSummary(run),
@@ -33,5 +37,6 @@ export async function writeRunReports(dir: string, run: RunRecord, experiment?: 
   });
   await writeFile(json, `${JSON.stringify(document, null, 2)}\n`, 'utf8');
   await writeFile(markdown, renderMarkdownReport(redact(run)), 'utf8');
-  return { json, markdown };
+  await writeFile(html, renderHtmlReport(redact(run), { spec: experiment ? redact(experiment) : undefined }), 'utf8');
+  return { json, markdown, html };
 }

@@ -75,7 +75,8 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
         { path: '/checkout', method: 'POST', weight: 1 },
         { path: '/browse', weight: 1 },
       ],
-      ratePerSecond: 120,
+      // Enough traffic per group that 25 one-second steps can rule out a 10% change.
+      ratePerSecond: 300,
       users: 100_000,
       stickyHeader: 'x-user-id',
       signal: load.signal,
@@ -106,7 +107,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
         steadyState: [
           {
             name: 'checkout-sps',
-            query: 'sum(rate(shop_checkouts_total{group="$group"}[5s]))',
+            query: 'sum(rate(shop_checkouts_total{group="$group"}[10s]))',
             direction: 'decrease',
             tolerance: '10%',
           },

@@ -14,6 +14,8 @@ const RANK = { viewer: 1, operator: 2, admin: 3 } as const;
 // method, url, the role it needs, and a body where one is needed to get past validation.
 const ROUTES: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; need: Need; pattern: string; body?: string; yaml?: boolean }[] = [
   { method: 'GET', url: '/healthz', need: 'public', pattern: '/healthz' },
+  { method: 'GET', url: '/', need: 'viewer', pattern: '/' },
+  { method: 'GET', url: '/api/v1/runs/nope/report.html', need: 'viewer', pattern: '/api/v1/runs/:id/report.html' },
   { method: 'GET', url: '/readyz', need: 'viewer', pattern: '/readyz' },
   { method: 'GET', url: '/metrics', need: 'viewer', pattern: '/metrics' },
   { method: 'GET', url: '/docs/json', need: 'viewer', pattern: '/docs/json' },

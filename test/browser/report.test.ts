@@ -1,0 +1,220 @@
+/**
+ * The pages in a real browser: Debian's chromium driven by playwright-core
+ * against the in-memory service listening on loopback, with a passed, a
+ * failed, a halted and a hostile run in its store. Checks that the pages load
+ * without console errors or requests elsewhere, that the charts are drawn
+ * (paths with points for both groups, the shaded window, the halt marker),
+ * and that an experiment named `<img src=x onerror=alert(1)>` stays text.
+ * Screenshots go to reports/screenshots/ (a CI artifact, gitignored).
+ *
+ * Skips loudly without chromium (/usr/bin/chromium, $STEADYSTATE_CHROMIUM or
+ * on PATH) or playwright-core; under CI=true or STEADYSTATE_REQUIRE_CHROMIUM=1
+ * that is a failure instead.
+ */
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { HttpHarness } from '../http/harness.ts';
+import { insertRunFixture } from '../fixtures/runs/insert.ts';
+import { failedRun, haltedRun, HOSTILE_EXPERIMENT, HOSTILE_METRIC, hostileRun, passedRun } from '../fixtures/runs/runs.ts';
+import { checkBinary, missingPrerequisite } from '../helpers/skip.ts';
+import { startPageHarness } from './page-harness.ts';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const SCREENSHOTS = fileURLToPath(new URL('../../reports/screenshots/', import.meta.url));
+
+// Debian's path by default; STEADYSTATE_CHROMIUM points elsewhere (another distribution, a pinned build).
+const chromiumBinary = checkBinary('chromium', process.env.STEADYSTATE_CHROMIUM ?? '/usr/bin/chromium');
+const playwright = chromiumBinary.skip ? undefined : await import('playwright-core').catch((err: unknown) => err as Error);
+// Same switch as the binary: STEADYSTATE_REQUIRE_CHROMIUM=1 means "the browser test must run".
+const skip: string | false =
+  chromiumBinary.skip || (playwright instanceof Error || playwright === undefined ? missingPrerequisite('chromium', `playwright-core cannot be loaded: ${String(playwright)}`) : false);
+
+interface ChartFacts {
+  title: string;
+  control: number;
+  experiment: number;
+  value: number;
+  window: { left: number; right: number; width: number; height: number } | null;
+  halt: { x: number; height: number } | null;
+  rendered: number;
+}
+
+const CHART_FACTS = `Array.from(document.querySelectorAll('svg.chart')).map(function (svg) {
+  function points(cls) {
+    return Array.from(svg.querySelectorAll('path.series-' + cls)).reduce(function (n, p) {
+      return n + ((p.getAttribute('d') || '').match(/[ML]/g) || []).length;
+    }, 0);
+  }
+  var w = svg.querySelector('rect.fault-window');
+  var wb = w ? w.getBoundingClientRect() : null;
+  var h = svg.querySelector('g.halt-marker line');
+  var hb = h ? h.getBoundingClientRect() : null;
+  var t = svg.querySelector('title');
+  return {
+    title: t ? t.textContent : '',
+    control: points('control'),
+    experiment: points('experiment'),
+    value: points('value'),
+    window: wb ? { left: wb.left, right: wb.right, width: wb.width, height: wb.height } : null,
+    halt: hb ? { x: hb.left + hb.width / 2, height: hb.height } : null,
+    rendered: svg.getBoundingClientRect().width,
+  };
+})`;
+
+/** What a page did that it should not have. */
+interface PageTrouble {
+  consoleErrors: string[];
+  pageErrors: string[];
+  dialogs: string[];
+  foreignRequests: string[];
+  failedRequests: string[];
+}
+
+describe('reports in a browser (chromium)', { skip }, () => {
+  let h: HttpHarness;
+  let base: string;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  before(async () => {
+    if (playwright instanceof Error || playwright === undefined) return;
+    h = await startPageHarness();
+    await insertRunFixture(h.store, 'run-passed', passedRun);
+    await insertRunFixture(h.store, 'run-failed', failedRun);
+    await insertRunFixture(h.store, 'run-halted', haltedRun);
+    await insertRunFixture(h.store, 'run-hostile', hostileRun);
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+    browser = await playwright.chromium.launch({ executablePath: chromiumBinary.path, args: CHROMIUM_ARGS, timeout: 60_000 });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+    // The browser authenticates the way a person would: with the token cookie.
+    await context.addCookies([{ name: 'steadystate_token', value: h.tokens.viewer, url: base, httpOnly: true, sameSite: 'Strict' }]);
+    await mkdir(SCREENSHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    await context?.close();
+    await browser?.close();
+    await h?.close();
+  });
+
+  /** Open a page and record everything it does wrong. */
+  async function open(path: string): Promise<{ page: Page; trouble: PageTrouble }> {
+    const page = await context.newPage();
+    const trouble: PageTrouble = { consoleErrors: [], pageErrors: [], dialogs: [], foreignRequests: [], failedRequests: [] };
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' || msg.type() === 'warning') trouble.consoleErrors.push(`${msg.type()}: ${msg.text()}`);
+    });
+    page.on('pageerror', (err) => trouble.pageErrors.push(err.message));
+    page.on('dialog', (dialog) => {
+      trouble.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    page.on('request', (req) => {
+      if (!req.url().startsWith(`${base}/`) && !req.url().startsWith('data:')) trouble.foreignRequests.push(req.url());
+    });
+    page.on('requestfailed', (req) => trouble.failedRequests.push(`${req.url()}: ${req.failure()?.errorText ?? ''}`));
+    const response = await page.goto(`${base}${path}`, { waitUntil: 'load' });
+    assert.equal(response?.status(), 200, `${path}: ${await response?.text()}`);
+    return { page, trouble };
+  }
+
+  function assertClean(path: string, trouble: PageTrouble): void {
+    assert.deepEqual(trouble, { consoleErrors: [], pageErrors: [], dialogs: [], foreignRequests: [], failedRequests: [] }, `${path} misbehaved`);
+  }
+
+  /**
+   * Per chart: points per series path, the window's box, and the halt marker's position.
+   * Kept as source text: tsx compiles test functions with name helpers (`__name`) that
+   * do not exist in the page.
+   */
+  async function charts(page: Page): Promise<ChartFacts[]> {
+    return page.evaluate<ChartFacts[]>(CHART_FACTS);
+  }
+
+  it('the index page lists every run with links to its reports, and renders the hostile name as text', async () => {
+    const { page, trouble } = await open('/');
+    const rows = await page.$$eval('table.runs tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-run')));
+    assert.deepEqual(rows, ['run-hostile', 'run-halted', 'run-failed', 'run-passed']);
+    const links = await page.$$eval('tr[data-run="run-halted"] a', (as) => as.map((a) => a.getAttribute('href')));
+    assert.deepEqual(links, ['/api/v1/runs/run-halted/report.html', '/api/v1/runs/run-halted/report.md', '/api/v1/runs/run-halted/report.json']);
+    const hostileName = await page.textContent('tr[data-run="run-hostile"] td:nth-child(3) strong');
+    assert.equal(hostileName, HOSTILE_EXPERIMENT);
+    assert.equal(await page.locator('img').count(), 0, 'no img element was created');
+    await page.screenshot({ path: `${SCREENSHOTS}index.png`, fullPage: true });
+    // Following the link works with the cookie alone.
+    await Promise.all([page.waitForURL(/report\.html$/), page.click('tr[data-run="run-failed"] a:text("HTML")')]);
+    assert.equal(await page.textContent('.banner .state'), 'FAILED');
+    assertClean('/', trouble);
+    await page.close();
+  });
+
+  it('a halted run: both groups drawn on every metric chart, the window shaded, the halt marked at the window end', async () => {
+    const { page, trouble } = await open('/api/v1/runs/run-halted/report.html');
+    assert.equal(await page.textContent('.banner .state'), 'HALTED');
+    const all = await charts(page);
+    const metrics = all.filter((c) => c.title.includes('control vs experiment'));
+    assert.equal(metrics.length, 2);
+    for (const c of metrics) {
+      assert.ok(c.rendered > 600, `chart is drawn at a readable width (${c.rendered}px)`);
+      assert.ok(c.control >= 30 && c.experiment >= 30, `${c.title}: ${c.control} control and ${c.experiment} experiment points`);
+      assert.ok(c.window && c.window.width > 50 && c.window.height > 100, `${c.title}: shaded window ${JSON.stringify(c.window)}`);
+      assert.ok(c.halt && c.halt.height > 100, `${c.title}: halt marker`);
+      // The halt closes the window: the marker sits at its right edge.
+      assert.ok(Math.abs((c.halt?.x ?? 0) - (c.window?.right ?? 0)) < 4, `${c.title}: halt at ${c.halt?.x}, window ends at ${c.window?.right}`);
+    }
+    const guardrail = all.find((c) => c.title.startsWith('guardrail'));
+    assert.ok(guardrail && guardrail.value >= 3 && guardrail.halt, 'the halting guardrail is charted with the halt');
+    assert.equal(await page.locator('circle.breach').count() > 0, true);
+    await page.screenshot({ path: `${SCREENSHOTS}report-halted.png`, fullPage: true });
+    await page.locator('figure').first().screenshot({ path: `${SCREENSHOTS}report-halted-chart.png` });
+    assertClean('report-halted', trouble);
+    await page.close();
+  });
+
+  for (const [id, state] of [['run-failed', 'FAILED'], ['run-passed', 'PASSED']] as const) {
+    it(`a ${state.toLowerCase()} run: charts drawn for the whole window, no halt marker`, async () => {
+      const { page, trouble } = await open(`/api/v1/runs/${id}/report.html`);
+      assert.equal(await page.textContent('.banner .state'), state);
+      const metrics = (await charts(page)).filter((c) => c.title.includes('control vs experiment'));
+      assert.equal(metrics.length, 2);
+      for (const c of metrics) {
+        assert.ok(c.control >= 100 && c.experiment >= 100, `${c.title}: ${c.control}/${c.experiment} points over a 2 min window`);
+        assert.ok(c.window && c.window.width > 500, `${c.title}: window spans the chart`);
+        assert.equal(c.halt, null);
+      }
+      assert.equal(await page.locator('table.metrics tbody tr').count(), 2);
+      await page.screenshot({ path: `${SCREENSHOTS}report-${state.toLowerCase()}.png`, fullPage: true });
+      assertClean(id, trouble);
+      await page.close();
+    });
+  }
+
+  it('an experiment named <img src=x onerror=alert(1)> renders as text: no img element, no dialog', async () => {
+    const { page, trouble } = await open('/api/v1/runs/run-hostile/report.html');
+    assert.equal(await page.textContent('h1'), HOSTILE_EXPERIMENT);
+    assert.equal(await page.textContent('figure h3'), HOSTILE_METRIC);
+    assert.equal(await page.locator('img').count(), 0);
+    assert.equal(await page.locator('svg [onload], [onerror], [onmouseover]').count(), 0);
+    // Give any injected handler the chance to fire before checking for dialogs.
+    await page.mouse.move(400, 300);
+    await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => resolve(null)))');
+    await page.screenshot({ path: `${SCREENSHOTS}report-hostile.png`, fullPage: false });
+    assertClean('report-hostile', trouble);
+    await page.close();
+  });
+});
