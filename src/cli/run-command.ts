@@ -71,6 +71,7 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
     }
     return EXIT_CODES[run.state as TerminalState] ?? EXIT_CODES.errored;
   } finally {
+    await source.close?.();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -57,6 +57,8 @@ export interface MetricSource {
   queryRange(query: string, range: TimeRange, signal?: AbortSignal): Promise<QueryResult>;
   /** Cheap health check for preflight; throws SourceError naming what is wrong. */
   check(signal?: AbortSignal): Promise<void>;
+  /** Release what the source holds (the embedded scraper's timers); the engine's owner calls it after a run. */
+  close?(): Promise<void>;
 }
 
 /** What a registry entry knows about one kind of source. */

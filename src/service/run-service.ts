@@ -191,10 +191,11 @@ export class RunService {
   private launch(runId: string, experiment: Experiment, actor: string): void {
     const controller = new AbortController();
     const log = this.logger.child({ runId });
+    const source = createMetricSource(experiment.spec.source);
     const done = executeRun(
       experiment,
       {
-        source: createMetricSource(experiment.spec.source),
+        source,
         injector: createInjector(experiment.spec.fault.injector, experiment.spec.fault.params),
         logger: log,
         onEvent: async (event, run) => {
@@ -216,7 +217,10 @@ export class RunService {
           .catch(() => undefined);
         throw err;
       })
-      .finally(() => this.active.delete(runId));
+      .finally(() => {
+        this.active.delete(runId);
+        void source.close?.();
+      });
     done.catch(() => undefined);
     this.active.set(runId, { controller, done });
   }

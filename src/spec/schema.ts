@@ -12,6 +12,7 @@ import { notifySchema } from '../notifiers/notify-schema.ts';
 import { annotateQueryBackend, templatedQuery } from '../queries/spec-query.ts';
 import { scheduleSchema } from '../triggers/schedule-schema.ts';
 import { durationMs, fraction, tolerance } from './fields.ts';
+import { validateScrapeQuery } from '../metric-sources/scrape/promql-parse.ts';
 import { templateVariableIssues } from './template.ts';
 
 export const API_VERSION = 'steadystate.dev/v1alpha1';
@@ -248,6 +249,21 @@ export const experimentSchema = z
     };
     unique(spec.steadyState.map((m) => m.name), ['spec', 'steadyState'], issue);
     unique(spec.guardrails.map((g) => g.name), ['spec', 'guardrails'], issue);
+    if (spec.source.kind === 'scrape') {
+      // The embedded scrape source evaluates a PromQL subset: reject the rest here, not mid-run.
+      spec.steadyState.forEach((m, i) => {
+        const problem = validateScrapeQuery(m.query);
+        if (problem) issue(['spec', 'steadyState', i, 'query'], problem);
+      });
+      spec.guardrails.forEach((g, i) => {
+        const queries: [string, (string | number)[]][] =
+          g.kind === 'threshold' ? [[g.query, ['query']]] : g.kind === 'slo' ? [[g.slo.good, ['slo', 'good']], [g.slo.total, ['slo', 'total']]] : [];
+        for (const [query, path] of queries) {
+          const problem = validateScrapeQuery(query.replace(/\$\{?window\}?/g, '1m'));
+          if (problem) issue(['spec', 'guardrails', i, ...path], problem);
+        }
+      });
+    }
     spec.guardrails.forEach((g, i) => {
       if (g.kind === 'compare' && !spec.steadyState.some((m) => m.name === g.compare)) {
         issue(['spec', 'guardrails', i, 'compare'], `unknown steady-state metric "${g.compare}"; known: ${spec.steadyState.map((m) => m.name).join(', ')}`);

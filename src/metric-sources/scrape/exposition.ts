@@ -102,8 +102,10 @@ function parseSampleLine(line: string, lineNo: number): ExposedSample {
   if (!name) fail('expected a metric name');
   pos += (name as string).length;
   const labels: Record<string, string> = {};
+  const afterName = pos;
   skipBlanks();
-  if (line[pos] === '{') {
+  if (line[pos] !== '{') pos = afterName;
+  else {
     pos++;
     for (;;) {
       skipBlanks();

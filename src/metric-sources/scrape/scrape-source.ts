@@ -7,7 +7,7 @@
  *
  * Lifecycle: scraping starts when the source is created (`create`), because
  * rates need history before the first query; `check()` waits until every
- * target has been scraped twice. `close()` stops it; the engine (or whoever
+ * target has been scraped three times. `close()` stops it; the engine (or whoever
  * created the source) must call it when the run ends. Its timer is unref'd,
  * so a CLI process that forgets still exits.
  */
@@ -37,6 +37,8 @@ const MAX_TARGETS = 50;
 const MAX_SAMPLES_PER_SERIES = 3_600;
 export const MAX_SERIES = 5_000;
 const MAX_CACHED_QUERIES = 200;
+/** Successful scrapes per target before check() passes (see check()). */
+const READY_SCRAPES = 3;
 
 const targetUrl = httpUrl.refine((s) => {
   if (!URL.canParse(s)) return true; // reported by httpUrl
@@ -57,10 +59,8 @@ export const scrapeConfigSchema = z
     step: durationMs
       .refine((ms) => ms >= MIN_STEP_MS && ms <= MAX_STEP_MS, 'step must be between 100ms and 1h')
       .default(DEFAULT_STEP_MS),
-    /** How much history is kept in memory. */
-    retention: durationMs
-      .refine((ms) => ms >= 60_000 && ms <= 86_400_000, 'retention must be between 1m and 24h')
-      .default(DEFAULT_RETENTION_MS),
+    /** How much history is kept in memory. Default 15m, or 3600 steps if that is less. */
+    retention: durationMs.refine((ms) => ms >= 60_000 && ms <= 86_400_000, 'retention must be between 1m and 24h').optional(),
     /** Per-scrape limit; at most the step (as in Prometheus). Default: the step, at most 10s. */
     timeout: durationMs.refine((ms) => ms >= 1, 'timeout must be at least 1ms').optional(),
     /** The `job` label of every scraped series. */
@@ -70,14 +70,15 @@ export const scrapeConfigSchema = z
     if (c.timeout !== undefined && c.timeout > c.step) {
       ctx.addIssue({ code: 'custom', path: ['timeout'], message: `timeout must not exceed the step (${formatDuration(c.step)}), as in Prometheus` });
     }
-    if (c.retention / c.step > MAX_SAMPLES_PER_SERIES) {
+    if (c.retention !== undefined && c.retention / c.step > MAX_SAMPLES_PER_SERIES) {
       ctx.addIssue({
         code: 'custom',
         path: ['retention'],
         message: `retention ${formatDuration(c.retention)} at step ${formatDuration(c.step)} is more than ${MAX_SAMPLES_PER_SERIES} samples per series; shorten it or raise the step`,
       });
     }
-  });
+  })
+  .transform((c) => ({ ...c, retention: c.retention ?? Math.min(DEFAULT_RETENTION_MS, MAX_SAMPLES_PER_SERIES * c.step) }));
 
 export type ScrapeConfig = z.output<typeof scrapeConfigSchema>;
 export type ScrapeConfigInput = z.input<typeof scrapeConfigSchema>;
@@ -95,6 +96,8 @@ function truncate(text: string, max: number): string {
 
 export class ScrapeSource implements MetricSource {
   readonly kind = 'scrape';
+  // Evaluates every step with a lookback and staleness markers, like Prometheus.
+  readonly evaluatesEveryStep = true;
   readonly stepMs: number;
   readonly tsdb: MemoryTsdb;
   readonly scraper: Scraper;
@@ -190,13 +193,16 @@ export class ScrapeSource implements MetricSource {
 
   /**
    * Healthy when every target answered its last scrape and has been scraped
-   * at least twice (so rate() has two points). Waits for that at most three
-   * scrape intervals plus a timeout; fails at once on a target that is down.
+   * three times. Why three: scrapes happen half a step past each step, and the
+   * engine queries up to the last whole step, so only after the third scrape
+   * do two samples (what rate() needs) lie at or before that step. Waits for
+   * that at most four scrape intervals plus a timeout; fails at once on a
+   * target that is down.
    */
   async check(signal?: AbortSignal): Promise<void> {
     const what = 'scrape source';
     if (this.scraper.isClosed) throw new SourceError(`${what}: closed`, { code: 'scrape_closed', retryable: false });
-    const limitMs = 3 * this.stepMs + this.timeoutMs + 1_000;
+    const limitMs = 4 * this.stepMs + this.timeoutMs + 1_000;
     const deadline = Date.now() + limitMs;
     // Bounded by the deadline and by a count of rounds.
     for (let round = 0; round < 10; round++) {
@@ -209,12 +215,12 @@ export class ScrapeSource implements MetricSource {
           { code: 'scrape_target_down', retryable: true },
         );
       }
-      if (health.every((h) => h.successes >= 2)) return;
+      if (health.every((h) => h.successes >= READY_SCRAPES)) return;
       const left = deadline - Date.now();
       if (left <= 0) break;
       await this.waitForRound(left, signal);
     }
-    const pending = this.scraper.health().filter((h) => h.successes < 2);
+    const pending = this.scraper.health().filter((h) => h.successes < READY_SCRAPES);
     throw new SourceError(
       `${what}: not ready after ${formatDuration(limitMs)}: ${pending.map((h) => `${h.url} scraped ${h.successes} time(s)`).join('; ')}`,
       { code: 'scrape_not_ready', retryable: true },
@@ -271,8 +277,49 @@ export class ScrapeSource implements MetricSource {
   }
 }
 
+/**
+ * One scraper per distinct config and process, shared by every run that uses
+ * it: a run's preflight and rate windows then find the history earlier runs
+ * built up, as they would on a real Prometheus. Each `create` returns a handle;
+ * when the last handle is closed the scraper keeps its history for one
+ * retention period (timer unref'd, so it never keeps a CLI alive), then stops.
+ */
+const shared = new Map<string, { source: ScrapeSource; refs: number; idle?: NodeJS.Timeout }>();
+
+function acquire(config: ScrapeConfig, deps: SourceDeps): MetricSource & { close(): Promise<void> } {
+  const key = JSON.stringify(config);
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = { source: new ScrapeSource(config, deps), refs: 0 };
+    shared.set(key, entry);
+  }
+  const held = entry;
+  clearTimeout(held.idle);
+  held.refs += 1;
+  let released = false;
+  return {
+    kind: 'scrape',
+    evaluatesEveryStep: true,
+    queryRange: (query, range, signal) => held.source.queryRange(query, range, signal),
+    check: (signal) => held.source.check(signal),
+    async close() {
+      if (released) return;
+      released = true;
+      held.refs -= 1;
+      if (held.refs > 0) return;
+      held.idle = setTimeout(() => {
+        if (held.refs === 0 && shared.get(key) === held) {
+          shared.delete(key);
+          void held.source.close();
+        }
+      }, config.retention);
+      held.idle.unref();
+    },
+  };
+}
+
 export const scrapeSource: MetricSourceFactory<ScrapeConfig> = {
   kind: 'scrape',
   configSchema: scrapeConfigSchema,
-  create: (config, deps) => new ScrapeSource(config, deps),
+  create: (config, deps) => acquire(config, deps),
 };

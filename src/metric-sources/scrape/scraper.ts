@@ -245,6 +245,12 @@ export class Scraper {
     const signal = AbortSignal.any([this.aborter.signal, AbortSignal.timeout(timeoutMs)]);
     const https = target.parsed.protocol === 'https:';
     return new Promise<string>((resolve, reject) => {
+      // An abort shows up as a socket error or a cut-off body: say which abort it was.
+      const fail = (err: Error): void => {
+        if (this.aborter.signal.aborted) reject(new Error('scraper closed'));
+        else if (signal.aborted) reject(new Error(`no complete answer within ${timeoutMs}ms (scrape timeout)`));
+        else reject(new Error(err.message || (err as { code?: string }).code || 'connection failed'));
+      };
       const req = (https ? httpsRequest : httpRequest)(
         target.parsed,
         {
@@ -256,14 +262,10 @@ export class Scraper {
         (res) => {
           readBody(res, target.url)
             .then((body) => resolve(checkAnswer(res, body, target.url)))
-            .catch(reject);
+            .catch(fail);
         },
       );
-      req.on('error', (err) => {
-        if (this.aborter.signal.aborted) reject(new Error('scraper closed'));
-        else if (signal.aborted) reject(new Error(`no answer within ${timeoutMs}ms (scrape timeout)`));
-        else reject(new Error(`${err.message || (err as { code?: string }).code || 'connection failed'}`));
-      });
+      req.on('error', fail);
       req.end();
     });
   }
