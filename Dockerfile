@@ -7,6 +7,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY queries ./queries
+COPY examples ./examples
+# tsc emits JavaScript only: the SQL migrations travel beside the compiled store.
 RUN npm run build && cp -r src/store/migrations dist/store/ && npm prune --omit=dev
 
 # Runtime stage: compiled JavaScript only, non-root.
@@ -18,9 +20,13 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Read at run time relative to dist/: the query library (`queries`) and the demo's specs (`demo`).
 COPY --from=build /app/queries ./queries
+COPY --from=build /app/examples ./examples
+# /data is PGlite's home when DATABASE_URL is not set; with PostgreSQL the root fs can be read-only.
 RUN mkdir -p /data /app/reports && chown -R node:node /data /app/reports
-USER node
+# The `node` user of the base image, by uid, so Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ServiceConfig } from './config.ts';
 import type { ZodApp } from './http/types.ts';
+import { startTracing } from './observability/otel-sdk.ts';
+import { ServiceTelemetry } from './observability/service-telemetry.ts';
 import { RunService } from './service/run-service.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
@@ -14,6 +16,8 @@ export interface Service {
   app: ZodApp;
   store: Store;
   runs: RunService;
+  /** The service's metrics (on `/metrics`) and spans; bench and tests read its histograms. */
+  telemetry: ServiceTelemetry;
   /** The address it listens on, with the real port. */
   url: string;
   /** Close every open window (bounded by the grace), then stop listening and close the store. */
@@ -21,13 +25,18 @@ export interface Service {
 }
 
 export async function startService(config: Readonly<ServiceConfig>, logger: Logger): Promise<Service> {
+  // The OTel SDK reads its own OTEL_* variables (its contract with operators); we only decide whether to load it.
+  const tracing = await startTracing(process.env, logger);
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   try {
     if (config.adminToken) {
       const boot = await store.tokens.ensureBootstrap(config.adminToken, 'bootstrap-admin', 'admin');
       if (boot.created) logger.info({ tokenId: boot.id }, 'bootstrap admin token stored (hashed)');
     }
-    const runs = new RunService(store, config, logger, { leaseMs: config.leaseMs });
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics, prefix: 'steadystate_' });
+    const telemetry = new ServiceTelemetry({ registry: metrics });
+    const runs = new RunService(store, config, logger, { leaseMs: config.leaseMs, telemetry });
     // PGlite admits one process, so whatever is active at start was left by a dead one;
     // on PostgreSQL other replicas may be alive: only runs whose lease expired are taken.
     const reconciled = await runs.reconcile({ staleAfterMs: store.kind === 'pglite' ? 0 : config.leaseMs });
@@ -36,8 +45,6 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
     }
     runs.startBackground();
 
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics, prefix: 'steadystate_' });
     new Gauge({
       name: 'steadystate_active_runs',
       help: 'Runs this process is driving now.',
@@ -59,6 +66,7 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
       app,
       store,
       runs,
+      telemetry,
       url: `http://${host}:${port}`,
       stop(reason: string) {
         stopping ??= (async () => {
@@ -67,12 +75,14 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
           logger.info(result, 'runs stopped');
           await app.close();
           await store.close();
+          await tracing.shutdown();
         })();
         return stopping;
       },
     };
   } catch (err) {
     await store.close().catch(() => undefined);
+    await tracing.shutdown();
     throw err;
   }
 }

@@ -2,14 +2,34 @@
  * Structured JSON logs (pino) on stderr, so stdout stays free for `--json`.
  * Known secret-bearing fields are censored as a second line of defence; the
  * first is not logging them.
+ *
+ * Correlation: the run engine logs through a child carrying `runId` and
+ * `experiment`; when a span is active (OpenTelemetry on, see
+ * src/observability/otel-sdk.ts) every line also gets `trace_id` and
+ * `span_id`, the field names OpenTelemetry's log data model and most log
+ * backends use to link a line to its trace.
  */
-import { pino, type Logger } from 'pino';
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
-export function createLogger(opts: { level?: string; name?: string } = {}): Logger {
+/**
+ * The active span's ids, or nothing. With tracing off the API's context is
+ * always the empty root, so this is one lookup that finds no span.
+ */
+export function traceFields(): { trace_id?: string; span_id?: string; trace_flags?: string } {
+  const span = trace.getSpan(context.active());
+  if (!span) return {};
+  const sc = span.spanContext();
+  if (!isSpanContextValid(sc)) return {};
+  return { trace_id: sc.traceId, span_id: sc.spanId, trace_flags: `0${sc.traceFlags.toString(16)}`.slice(-2) };
+}
+
+export function createLogger(opts: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
       name: opts.name ?? 'steadystate',
       level: opts.level ?? process.env.STEADYSTATE_LOG_LEVEL ?? 'info',
+      mixin: traceFields,
       redact: {
         paths: [
           'headers.authorization',
@@ -26,6 +46,6 @@ export function createLogger(opts: { level?: string; name?: string } = {}): Logg
         censor: '[redacted]',
       },
     },
-    pino.destination({ fd: 2, sync: true }),
+    opts.destination ?? pino.destination({ fd: 2, sync: true }),
   );
 }

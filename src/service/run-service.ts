@@ -16,6 +16,7 @@ import { createInjector, injectorRegistry } from '../injectors/registry.ts';
 import type { InjectorHandle } from '../injectors/types.ts';
 import { AbortedError, AppError, describeError, ValidationError } from '../lib/errors.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
+import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
 import { policyIssues, targetOf } from './spec-checks.ts';
@@ -68,6 +69,8 @@ export interface RunServiceOptions {
    * another replica (its window closed, the run aborted). Default 10 s.
    */
   leaseMs?: number;
+  /** Metrics and spans for every run this service drives (src/observability). Default: none. */
+  telemetry?: Telemetry;
 }
 
 export class RunService {
@@ -77,6 +80,7 @@ export class RunService {
   readonly instanceId: string;
   readonly leaseMs: number;
   private timers: NodeJS.Timeout[] = [];
+  private readonly telemetry: Telemetry;
   private scanning = false;
 
   constructor(
@@ -87,6 +91,7 @@ export class RunService {
   ) {
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 10_000;
+    this.telemetry = options.telemetry ?? NOOP_TELEMETRY;
   }
 
   /**
@@ -191,12 +196,14 @@ export class RunService {
   private launch(runId: string, experiment: Experiment, actor: string): void {
     const controller = new AbortController();
     const log = this.logger.child({ runId });
-    const source = createMetricSource(experiment.spec.source);
+    const labels = { runId, experiment: experiment.metadata.name };
+    const source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source), labels);
     const done = executeRun(
       experiment,
       {
         source,
-        injector: createInjector(experiment.spec.fault.injector, experiment.spec.fault.params),
+        injector: this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params), labels),
+        telemetry: this.telemetry,
         logger: log,
         onEvent: async (event, run) => {
           await this.store.runs.appendEvent(runId, event);
@@ -339,7 +346,10 @@ export class RunService {
     }
     if (!handle) return 'no fault window had been opened';
     if (!experiment) throw new Error(`spec version ${row.version} of "${row.experiment}" is missing; cannot build the injector`);
-    const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params);
+    const injector = this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params), {
+      runId: row.id,
+      experiment: row.experiment,
+    });
     await closeWithRetry(injector, handle);
     await this.store.runs.update(row.id, { window: { ...(window ?? { openedAt: row.startedAt, deadline: row.startedAt }), handle, closedAt: new Date().toISOString(), closedBy: 'error' } });
     return 'its fault window was closed by the reconciler';
