@@ -8,7 +8,9 @@ import type { ServiceConfig } from './config.ts';
 import type { ZodApp } from './http/types.ts';
 import { startTracing } from './observability/otel-sdk.ts';
 import { ServiceTelemetry } from './observability/service-telemetry.ts';
+import { SlackNotifier } from './notifiers/slack-notifier.ts';
 import { RunService } from './service/run-service.ts';
+import { Scheduler } from './triggers/scheduler.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
 
@@ -44,6 +46,12 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
       logger.warn(reconciled, 'reconciled runs left active by a previous process');
     }
     runs.startBackground();
+    // Slack hears about runs after they are recorded, never on the halt path.
+    const slack = new SlackNotifier({ config, logger: logger.child({ component: 'slack' }) });
+    runs.addListener(slack);
+    const scheduler = config.scheduler
+      ? new Scheduler({ experiments: store.experiments, runs: store.runs, starter: runs, triggers: store.triggers, logger: logger.child({ component: 'scheduler' }) })
+      : undefined;
 
     new Gauge({
       name: 'steadystate_active_runs',
@@ -56,8 +64,9 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
 
     // Loaded after the reconciler has run: faults left open close a little sooner after a restart.
     const { buildHttpApp } = await import('./http/app.ts');
-    const app = await buildHttpApp({ store, runs, config, logger, metrics });
+    const app = await buildHttpApp({ store, runs, config, logger, metrics, ...(scheduler ? { scheduler } : {}) });
     await app.listen({ host: config.listen.host, port: config.listen.port });
+    await scheduler?.start();
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.listen.port;
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -71,8 +80,10 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
       stop(reason: string) {
         stopping ??= (async () => {
           logger.info({ reason }, 'stopping: closing open fault windows first');
+          await scheduler?.stop();
           const result = await runs.shutdown(config.shutdownGraceMs);
           logger.info(result, 'runs stopped');
+          await Promise.race([slack.flush(), new Promise((r) => setTimeout(r, 5_000).unref())]);
           await app.close();
           await store.close();
           await tracing.shutdown();

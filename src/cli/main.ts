@@ -10,6 +10,7 @@ import { registerCompareCommand } from './compare-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { runCommand } from './run-command.ts';
 import { registerTokenCommand } from './token-command.ts';
+import { registerWaitCommand } from './wait-command.ts';
 import { validateCommand } from './validate-command.ts';
 
 export function buildProgram(): Command {
@@ -71,6 +72,7 @@ export function buildProgram(): Command {
     });
 
   registerTokenCommand(program);
+  registerWaitCommand(program);
   registerCompareCommand(program);
   registerQueriesCommand(program);
   return program;

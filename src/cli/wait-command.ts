@@ -160,11 +160,14 @@ export interface WaitCommandOptions {
 }
 
 /** The command: validates its input (64), waits, prints, returns the exit code. */
-export async function waitCommand(
-  ids: string[],
-  opts: WaitCommandOptions,
-  io: { env?: NodeJS.ProcessEnv; stdout?: (s: string) => void; stderr?: (s: string) => void; wait?: Partial<WaitOptions> } = {},
-): Promise<number> {
+export interface WaitIo {
+  env?: NodeJS.ProcessEnv;
+  stdout?: (s: string) => void;
+  stderr?: (s: string) => void;
+  wait?: Partial<WaitOptions>;
+}
+
+export async function waitCommand(ids: string[], opts: WaitCommandOptions, io: WaitIo = {}): Promise<number> {
   const env = io.env ?? process.env;
   const out = io.stdout ?? ((s: string) => void process.stdout.write(s));
   const err = io.stderr ?? ((s: string) => void process.stderr.write(s));
@@ -211,7 +214,8 @@ export async function waitCommand(
   return result.exitCode;
 }
 
-export function registerWaitCommand(program: Command): void {
+/** `io` is for tests; the CLI uses the process's streams and environment. */
+export function registerWaitCommand(program: Command, io: WaitIo = {}): void {
   program
     .command('wait')
     .description('block until runs end; exit 0 passed, 1 failed, 2 halted, 3 inconclusive, 4 errored/aborted (worst wins: 4 > 2 > 1 > 3 > 0)')
@@ -221,6 +225,6 @@ export function registerWaitCommand(program: Command): void {
     .option('--timeout <duration>', 'give up after this long (exit 4)', '30m')
     .option('--json', 'print one JSON object with every run on stdout')
     .action(async (ids: string[], opts: WaitCommandOptions) => {
-      process.exitCode = await waitCommand(ids, opts);
+      process.exitCode = await waitCommand(ids, opts, io);
     });
 }

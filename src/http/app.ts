@@ -25,12 +25,15 @@ import { registerExperimentRoutes } from './experiment-routes.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
+import { registerHookRoutes } from './hook-routes.ts';
+import type { Scheduler } from '../triggers/scheduler.ts';
 import type { ZodApp } from './types.ts';
 
 export interface HttpDeps {
   store: Store;
   runs: RunService;
-  config: Pick<ServiceConfig, 'limits' | 'allowedHosts' | 'publicUrl'>;
+  config: Pick<ServiceConfig, 'limits' | 'allowedHosts' | 'publicUrl' | 'webhookSecrets'>;
+  scheduler?: Scheduler;
   logger: Logger;
   metrics: Registry;
 }
@@ -52,6 +55,7 @@ export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'
 
 export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger is wider than fastify's logger type
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.limits.maxBodyBytes,
     // Long, odd or hostile URLs are a 4xx, not a crash.
@@ -127,6 +131,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   registerRunRoutes(app, deps);
   registerPageRoutes(app, deps);
   registerAdminRoutes(app, deps);
+  registerHookRoutes(app, { triggers: deps.store.triggers, ...deps });
   return app;
 }
 

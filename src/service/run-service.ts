@@ -170,7 +170,7 @@ export class RunService {
     if ((await this.store.runs.countActive()) >= this.config.limits.maxConcurrentRuns) {
       throw new TooManyRunsError(this.config.limits.maxConcurrentRuns);
     }
-    const experiment = stored.spec as Experiment;
+    const experiment = stored.spec;
     const issues = policyIssues(experiment, this.config);
     if (issues.length > 0) {
       throw new ValidationError(issues, `experiment "${name}" is not allowed by this service's policy: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
@@ -253,13 +253,17 @@ export class RunService {
   async haltAll(actor: string): Promise<{ halted: string[] }> {
     await this.store.settings.setHaltAll(actor);
     const ids = [...this.active.keys()];
+    const done = ids.flatMap((id) => {
+      const run = this.active.get(id);
+      return run ? [run.done] : [];
+    });
     for (const id of ids) {
       await this.store.runs
         .appendEvent(id, { at: new Date().toISOString(), type: 'run.halt_all', message: `halt-all by ${actor}`, data: { actor } })
         .catch(() => undefined);
       this.active.get(id)?.controller.abort(new AbortedError(`halt-all by ${actor}`));
     }
-    await Promise.allSettled(ids.map((id) => this.active.get(id)?.done));
+    await Promise.allSettled(done);
     return { halted: ids };
   }
 
@@ -334,7 +338,7 @@ export class RunService {
   private async closeLeftover(row: StoredRun): Promise<string> {
     const window = row.window;
     const version = await this.store.experiments.getVersion(row.experiment, row.version);
-    const experiment = version?.spec as Experiment | undefined;
+    const experiment = version?.spec;
     if (window?.closedAt) return 'its fault window had already been closed';
     let handle: InjectorHandle | undefined = window?.handle;
     const events = await this.store.runs.events(row.id);

@@ -8,6 +8,7 @@ import { createPgSql } from './pg-sql.ts';
 import { createPgliteSql } from './pglite-sql.ts';
 import { createRunRepository } from './run-store.ts';
 import { createSettingsRepository } from './settings-store.ts';
+import { createTriggerRepository } from '../triggers/trigger-store.ts';
 import type { Sql } from './sql.ts';
 import { createTokenRepository } from './token-store.ts';
 import type { Store } from './types.ts';
@@ -50,6 +51,7 @@ export async function createStore(sql: Sql, migrations?: readonly Migration[]): 
     runs: createRunRepository(sql),
     tokens: createTokenRepository(sql),
     settings: createSettingsRepository(sql),
+    triggers: createTriggerRepository(sql),
     async ping() {
       await sql.query('SELECT 1');
     },

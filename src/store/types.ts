@@ -11,6 +11,7 @@ import type { FaultWindow, HaltInfo, RunEvent, RunState, CollectedSeries } from 
 import type { JsonObject } from '../lib/json.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+import type { TriggerRepository } from '../triggers/trigger-store.ts';
 import type { SqlKind } from './sql.ts';
 
 export type SpecFormat = 'yaml' | 'json';
@@ -248,6 +249,7 @@ export interface Store {
   readonly runs: RunRepository;
   readonly tokens: TokenRepository;
   readonly settings: SettingsRepository;
+  readonly triggers: TriggerRepository;
   /** Cheap round trip for `/readyz`; throws when the database is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;

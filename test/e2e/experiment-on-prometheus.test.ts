@@ -116,7 +116,8 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
             query:
               'histogram_quantile(0.95, sum by (le) (rate(steadystate_proxy_request_duration_seconds_bucket{group="$group"}[5s])))',
             direction: 'increase',
-            tolerance: 0.05,
+            // 100 ms: far below the 300 ms fault, far above what a loaded 2-core CI machine adds.
+            tolerance: 0.1,
           },
         ],
         fault: { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration: '25s' },
@@ -164,7 +165,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
     const latency = r.metrics.find((m: any) => m.name === 'p95-latency');
     assert.equal(latency.verdict, 'fail', latency.reason);
     assert.ok(latency.effect > 0.2, `effect ${latency.effect}`);
-    assert.ok(latency.ci[0] > 0.05, `ci ${latency.ci}`);
+    assert.ok(latency.ci[0] > 0.1, `ci ${latency.ci}`);
     assert.ok(latency.pValue < 0.05);
     // The open-loop load keeps checkouts flowing: the business KPI is not what failed.
     const sps = r.metrics.find((m: any) => m.name === 'checkout-sps');

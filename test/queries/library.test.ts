@@ -103,7 +103,7 @@ void describe('template files', () => {
     assert.throws(bad(`description: d\nprometheus:\n  query: sum(x{group="$group", a="$undeclared"})`), /\$undeclared is not declared/);
     assert.throws(bad(`description: d\nvars: { group: {} }\nprometheus:\n  query: x{group="$group"}`), /"group" is filled per group/);
     assert.throws(bad(`description: d\nprometheus:\n  query: sum(x)`), /must use \$group/);
-    assert.throws(bad(`description: d\ngraphite:\n  query: x.$group`), /"graphite" is neither a field .* nor a backend \(datadog, prometheus\)/);
+    assert.throws(bad(`description: d\ngraphite:\n  query: x.$group`), /"graphite" is neither a field .* nor a backend \(datadog, prometheus, scrape\)/);
     assert.throws(bad(`description: d\nvars: { w: { type: number } }\nprometheus:\n  query: x{group="$group"}[\${w:seconds}s]`), /needs a duration variable/);
     assert.throws(bad(`description: d\nvars: { w: { type: weird } }\nprometheus:\n  query: x{group="$group"}`), /vars\.w\.type/);
     assert.throws(bad(`description: d`), /no backend variant/);

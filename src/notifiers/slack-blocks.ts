@@ -1,0 +1,258 @@
+/**
+ * Slack messages for a run, as Block Kit: pure functions from a snapshot of
+ * the run to `{ text, blocks }`.
+ *
+ * Limits (Slack's, enforced here and checked by `blockKitViolations`): at most
+ * 50 blocks; a header's plain_text ≤ 150 characters; a section's text ≤ 3000;
+ * at most 10 fields of ≤ 2000; at most 10 context elements. Long texts are cut
+ * with "…", never mid-entity; metrics beyond what fits are counted in a
+ * context line that points at the report.
+ *
+ * Every string that comes from a spec or a run (names, reasons, queries,
+ * params) is user text: `&`, `<` and `>` are escaped in mrkdwn, so it can
+ * neither form a link nor a mention (`<!channel>`). Fault params are shown
+ * only after `redact()`, and never a credential of the notifier itself.
+ */
+import type { HaltInfo, RunState } from '../engine/types.ts';
+import { redact } from '../lib/redact.ts';
+import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+
+export const SLACK_LIMITS = {
+  blocks: 50,
+  headerText: 150,
+  sectionText: 3000,
+  fields: 10,
+  fieldText: 2000,
+  contextElements: 10,
+  /** Slack truncates the notification text beyond 40k; ours stays short. */
+  fallbackText: 3000,
+} as const;
+
+export type PlainText = { type: 'plain_text'; text: string; emoji?: boolean };
+export type Mrkdwn = { type: 'mrkdwn'; text: string };
+export type TextObject = PlainText | Mrkdwn;
+
+export type Block =
+  | { type: 'header'; text: PlainText }
+  | { type: 'section'; text?: TextObject; fields?: TextObject[] }
+  | { type: 'divider' }
+  | { type: 'context'; elements: TextObject[] };
+
+export interface SlackMessage {
+  text: string;
+  blocks: Block[];
+}
+
+/** What the messages need, copied from the run and the spec when the event happened. */
+export interface RunView {
+  id: string;
+  experiment: string;
+  service?: string;
+  environment?: string;
+  state: RunState;
+  verdict: Verdict | null;
+  reason: string;
+  startedAt: string;
+  endedAt: string | null;
+  actor?: string;
+  fault: { injector: string; durationMs: number; params: unknown };
+  halt?: HaltInfo;
+  metrics: MetricVerdict[];
+  /** `${publicUrl}/api/v1/runs/{id}/report.html`, when the service has a public URL. */
+  reportUrl?: string;
+}
+
+/** `&`, `<`, `>` → entities: what Slack asks of user text in mrkdwn. */
+export function escapeSlack(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Cut `text` (already escaped, if it is mrkdwn) to at most `max` characters,
+ * ending in "…", without splitting an entity (`&amp;`) or a surrogate pair.
+ */
+export function fit(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = max - 1;
+  const amp = text.lastIndexOf('&', cut);
+  if (amp >= 0 && amp > cut - 6) {
+    const semi = text.indexOf(';', amp);
+    if (semi === -1 || semi >= cut) cut = amp;
+  }
+  const code = text.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
+  return `${text.slice(0, cut)}…`;
+}
+
+const md = (text: string, max: number = SLACK_LIMITS.sectionText): Mrkdwn => ({ type: 'mrkdwn', text: fit(text, max) });
+const field = (label: string, value: string): Mrkdwn => md(`*${label}*\n${value}`, SLACK_LIMITS.fieldText);
+const header = (text: string): Block => ({ type: 'header', text: { type: 'plain_text', text: fit(text.replace(/\s+/g, ' '), SLACK_LIMITS.headerText), emoji: true } });
+
+const STATE_LOOK: Record<string, { emoji: string; label: string }> = {
+  passed: { emoji: '✅', label: 'Passed' },
+  failed: { emoji: '❌', label: 'Failed' },
+  inconclusive: { emoji: '❔', label: 'Inconclusive' },
+  halted: { emoji: '🛑', label: 'Halted' },
+  halt_failed: { emoji: '🚨', label: 'Halt failed: fault may still be active' },
+  aborted: { emoji: '⚠️', label: 'Aborted' },
+  errored: { emoji: '⚠️', label: 'Errored' },
+};
+
+/** A number for people: 3 significant digits, no exponent for everyday magnitudes. */
+export function formatNumber(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-3) return v.toExponential(2);
+  return String(Number(v.toPrecision(3)));
+}
+
+function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Math.round(ms / 100) / 10}s`;
+}
+
+function faultText(view: RunView): string {
+  let params: string;
+  try {
+    params = JSON.stringify(redact(view.fault.params)) ?? '';
+  } catch {
+    params = '';
+  }
+  // Backticks cannot be escaped inside a code span; a look-alike keeps the span intact.
+  params = fit(escapeSlack(params.replace(/`/g, 'ʹ')), 400);
+  const head = `${escapeSlack(view.fault.injector)} · ${formatDuration(view.fault.durationMs)}`;
+  return params && params !== '{}' ? `${head}\n\`${params}\`` : head;
+}
+
+function target(view: RunView): string {
+  const parts = [view.service, view.environment].filter((p): p is string => typeof p === 'string' && p !== '');
+  return parts.length > 0 ? escapeSlack(parts.join(' / ')) : '—';
+}
+
+function commonFields(view: RunView): Mrkdwn[] {
+  return [
+    field('Experiment', escapeSlack(view.experiment)),
+    field('Service / environment', target(view)),
+    field('Fault', faultText(view)),
+    field('Run', `\`${escapeSlack(view.id)}\`${view.actor ? ` · started by ${escapeSlack(view.actor)}` : ''}`),
+  ];
+}
+
+function linkContext(view: RunView, extra: string[] = []): Block | undefined {
+  const elements: Mrkdwn[] = extra.map((e) => md(e, 2000));
+  if (view.reportUrl) elements.push(md(`<${escapeSlack(view.reportUrl)}|HTML report>`, 2000));
+  if (elements.length === 0) return undefined;
+  return { type: 'context', elements: elements.slice(0, SLACK_LIMITS.contextElements) };
+}
+
+function haltText(halt: HaltInfo): string {
+  const limits = halt.threshold
+    ? [halt.threshold.max !== undefined ? `max ${formatNumber(halt.threshold.max)}` : '', halt.threshold.min !== undefined ? `min ${formatNumber(halt.threshold.min)}` : '']
+        .filter(Boolean)
+        .join(', ')
+    : '';
+  const value = halt.value !== undefined ? ` — value ${formatNumber(halt.value)}${limits ? ` (${limits})` : ''}` : '';
+  return `*Halted by guardrail* \`${escapeSlack(halt.guardrail)}\`${value}\n${escapeSlack(halt.reason)}`;
+}
+
+/** The message posted when a run starts. */
+export function startMessage(view: RunView): SlackMessage {
+  const blocks: Block[] = [
+    header(`🧪 Chaos experiment started · ${view.experiment}`),
+    { type: 'section', text: md('A fault will be injected into the *experiment* group only; guardrails halt it on a breach.'), fields: commonFields(view) },
+  ];
+  const ctx = linkContext(view);
+  if (ctx) blocks.push(ctx);
+  return { text: fit(`Chaos experiment started: ${escapeSlack(view.experiment)} (${view.id})`, SLACK_LIMITS.fallbackText), blocks };
+}
+
+/** The halt, as a reply (thread), a follow-up (webhook) or the updated start message. */
+export function haltMessage(view: RunView): SlackMessage {
+  const halt = view.halt;
+  const blocks: Block[] = [
+    header(`🛑 Halted · ${view.experiment}`),
+    { type: 'section', text: md(halt ? haltText(halt) : `*Halted*\n${escapeSlack(view.reason)}`), fields: commonFields(view) },
+  ];
+  const ctx = linkContext(view, ['The fault window is closed; the verdict follows.']);
+  if (ctx) blocks.push(ctx);
+  return { text: fit(`Halted: ${escapeSlack(view.experiment)} — ${escapeSlack(halt?.reason ?? view.reason)}`, SLACK_LIMITS.fallbackText), blocks };
+}
+
+function metricBlock(m: MetricVerdict): Block {
+  const emoji = m.verdict === 'pass' ? '✅' : m.verdict === 'fail' ? '❌' : '❔';
+  const level = Number.isFinite(m.alpha) ? `${formatNumber((1 - m.alpha) * 100)}%` : '';
+  const rel = m.relativeEffect !== null && Number.isFinite(m.relativeEffect) ? ` (${m.relativeEffect >= 0 ? '+' : ''}${formatNumber(m.relativeEffect * 100)}%)` : '';
+  const effect = m.effect === null ? '—' : `${m.effect >= 0 ? '+' : ''}${formatNumber(m.effect)}${rel}`;
+  const ci = m.ci ? `[${formatNumber(m.ci[0])}, ${formatNumber(m.ci[1])}]` : '—';
+  const p = m.pValue === null ? '' : ` · p=${formatNumber(m.pValue)}`;
+  const group = (s: MetricVerdict['control']) => `median ${formatNumber(s.median)} · mean ${formatNumber(s.mean)} · n=${s.n}`;
+  return {
+    type: 'section',
+    text: md(`${emoji} *${escapeSlack(m.name)}* — ${m.verdict}\n${escapeSlack(m.reason)}`, 1000),
+    fields: [
+      field('Control', group(m.control)),
+      field('Experiment', group(m.experiment)),
+      field('Effect (experiment − control)', effect),
+      field(`Interval${level ? ` (${level})` : ''}`, `${ci}${p}`),
+    ],
+  };
+}
+
+/** The verdict: the final state, why, the halt if any, and per metric control vs experiment, effect and interval. */
+export function verdictMessage(view: RunView): SlackMessage {
+  const look = STATE_LOOK[view.state] ?? { emoji: 'ℹ️', label: view.state };
+  const head: Block[] = [
+    header(`${look.emoji} ${look.label} · ${view.experiment}`),
+    {
+      type: 'section',
+      text: md(`*Verdict:* ${view.verdict ?? 'none'} — ${escapeSlack(view.reason || look.label)}`),
+      fields: [...commonFields(view), field('Duration', durationBetween(view.startedAt, view.endedAt))],
+    },
+  ];
+  if (view.halt) head.push({ type: 'section', text: md(haltText(view.halt)) });
+  if (view.metrics.length > 0) head.push({ type: 'divider' });
+
+  // Room for metrics: what is left after the head and the closing context block (link, "N more").
+  const room = SLACK_LIMITS.blocks - head.length - 1;
+  const shown = view.metrics.slice(0, Math.max(0, room));
+  const hidden = view.metrics.length - shown.length;
+  const blocks: Block[] = [...head, ...shown.map(metricBlock)];
+  const ctx = linkContext(view, hidden > 0 ? [`…and ${hidden} more metric${hidden === 1 ? '' : 's'}; the report has them all.`] : []);
+  if (ctx) blocks.push(ctx);
+  return {
+    text: fit(`${look.label}: ${escapeSlack(view.experiment)} — ${escapeSlack(view.reason)}`, SLACK_LIMITS.fallbackText),
+    blocks,
+  };
+}
+
+function durationBetween(start: string, end: string | null): string {
+  if (!end) return '—';
+  const ms = Date.parse(end) - Date.parse(start);
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`;
+}
+
+/** Every Block Kit limit a message breaks (empty when it is within them all). */
+export function blockKitViolations(message: SlackMessage): string[] {
+  const problems: string[] = [];
+  if (message.blocks.length > SLACK_LIMITS.blocks) problems.push(`${message.blocks.length} blocks > ${SLACK_LIMITS.blocks}`);
+  if (message.text.length > SLACK_LIMITS.fallbackText) problems.push(`text ${message.text.length} > ${SLACK_LIMITS.fallbackText}`);
+  message.blocks.forEach((b, i) => {
+    if (b.type === 'header' && b.text.text.length > SLACK_LIMITS.headerText) problems.push(`blocks[${i}] header ${b.text.text.length} > ${SLACK_LIMITS.headerText}`);
+    if (b.type === 'header' && b.text.type !== 'plain_text') problems.push(`blocks[${i}] header must be plain_text`);
+    if (b.type === 'section') {
+      if (!b.text && !b.fields) problems.push(`blocks[${i}] section needs text or fields`);
+      if (b.text && b.text.text.length > SLACK_LIMITS.sectionText) problems.push(`blocks[${i}] section text ${b.text.text.length} > ${SLACK_LIMITS.sectionText}`);
+      if (b.fields && b.fields.length > SLACK_LIMITS.fields) problems.push(`blocks[${i}] ${b.fields.length} fields > ${SLACK_LIMITS.fields}`);
+      b.fields?.forEach((f, j) => {
+        if (f.text.length > SLACK_LIMITS.fieldText) problems.push(`blocks[${i}].fields[${j}] ${f.text.length} > ${SLACK_LIMITS.fieldText}`);
+      });
+    }
+    if (b.type === 'context' && b.elements.length > SLACK_LIMITS.contextElements) problems.push(`blocks[${i}] ${b.elements.length} context elements > ${SLACK_LIMITS.contextElements}`);
+    if (b.type === 'context' && b.elements.length === 0) problems.push(`blocks[${i}] context without elements`);
+  });
+  return problems;
+}
