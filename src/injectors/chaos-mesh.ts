@@ -25,12 +25,10 @@ import { closeWithRetry, type CloseRetryPolicy } from './close.ts';
 import {
   conditionTrue,
   connectionOf,
-  createKubeClient,
+  kubeClientPool,
   type CustomResource,
   describeConditions,
   DNS_LABEL_RE,
-  type KubeClient,
-  type KubeConnection,
   type KubeDeps,
   kubeConnectionShape,
   type KubeObject,
@@ -119,18 +117,7 @@ export function createChaosMeshInjector(params: ChaosMeshParams, deps: ChaosMesh
   const injectTimeoutMs = params.injectTimeout ?? DEFAULT_INJECT_TIMEOUT_MS;
   const recoverTimeoutMs = params.recoverTimeout ?? DEFAULT_RECOVER_TIMEOUT_MS;
   const cleanupPolicy = { ...DEFAULT_CLEANUP_POLICY, ...deps.cleanupPolicy };
-  const clients = new Map<string, KubeClient>();
-
-  // Handles carry their own connection, so a process that never saw the spec can close them.
-  const clientFor = (conn: KubeConnection): KubeClient => {
-    const key = JSON.stringify([conn.kubeconfig ?? null, conn.context ?? null]);
-    let client = clients.get(key);
-    if (!client) {
-      client = createKubeClient(conn, deps);
-      clients.set(key, client);
-    }
-    return client;
-  };
+  const clientFor = kubeClientPool(deps);
 
   const handleFor = (name: string, runId: string, kind: ChaosKind): ChaosMeshHandle => ({
     injector: KIND,

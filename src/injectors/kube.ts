@@ -822,3 +822,20 @@ export function describeConditions(obj: KubeObject | undefined): string {
     })
     .join(', ');
 }
+
+/**
+ * A client per (kubeconfig, context), built on first use. Handles carry their
+ * own connection, so a process that never saw the spec can still close them.
+ */
+export function kubeClientPool(deps: KubeDeps = {}): (conn: KubeConnection) => KubeClient {
+  const clients = new Map<string, KubeClient>();
+  return (conn) => {
+    const key = JSON.stringify([conn.kubeconfig ?? null, conn.context ?? null]);
+    let client = clients.get(key);
+    if (!client) {
+      client = createKubeClient(conn, deps);
+      clients.set(key, client);
+    }
+    return client;
+  };
+}

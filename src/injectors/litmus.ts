@@ -22,11 +22,9 @@ import { durationMs } from '../spec/fields.ts';
 import { closeWithRetry, type CloseRetryPolicy } from './close.ts';
 import {
   connectionOf,
-  createKubeClient,
+  kubeClientPool,
   type CustomResource,
   DNS_LABEL_RE,
-  type KubeClient,
-  type KubeConnection,
   type KubeDeps,
   kubeConnectionShape,
   type KubeObject,
@@ -174,17 +172,7 @@ export function createLitmusInjector(params: LitmusParams, deps: LitmusDeps = {}
   const injectTimeoutMs = params.injectTimeout ?? DEFAULT_INJECT_TIMEOUT_MS;
   const recoverTimeoutMs = params.recoverTimeout ?? DEFAULT_RECOVER_TIMEOUT_MS;
   const cleanupPolicy = { ...DEFAULT_CLEANUP_POLICY, ...deps.cleanupPolicy };
-  const clients = new Map<string, KubeClient>();
-
-  const clientFor = (conn: KubeConnection): KubeClient => {
-    const key = JSON.stringify([conn.kubeconfig ?? null, conn.context ?? null]);
-    let client = clients.get(key);
-    if (!client) {
-      client = createKubeClient(conn, deps);
-      clients.set(key, client);
-    }
-    return client;
-  };
+  const clientFor = kubeClientPool(deps);
 
   const handleFor = (name: string, runId: string): LitmusHandle => ({
     injector: KIND,
