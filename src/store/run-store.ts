@@ -368,7 +368,7 @@ export function createRunRepository(sql: Sql): RunRepository {
       const [row] = await sql.query<RunRow>(
         `UPDATE runs SET owner = $2, heartbeat_at = now()
          WHERE id = $1 AND state = ANY($3::text[])
-           AND (owner IS NULL OR owner = $2 OR heartbeat_at IS NULL OR heartbeat_at < now() - $4::double precision * interval '1 millisecond')
+           AND (owner IS NULL OR owner = $2 OR heartbeat_at IS NULL OR heartbeat_at <= now() - $4::double precision * interval '1 millisecond')
          RETURNING ${RUN_COLUMNS}`,
         [id, owner, ACTIVE_STATES, staleAfterMs],
       );
