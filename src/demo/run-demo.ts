@@ -8,6 +8,7 @@
  *
  * Everything it starts is stopped on the way out, Ctrl-C included.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,6 @@ import { loadConfig } from '../config.ts';
 import { findBinary } from '../lib/binaries.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
 import { startFaultProxy, type FaultProxy } from '../proxy/fault-proxy.ts';
-import { runLoad } from './load-generator.ts';
 import { startPrometheus, type RunningPrometheus } from './prometheus-process.ts';
 import { startSampleShop, type SampleShop } from './sample-shop.ts';
 
@@ -99,21 +99,33 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       out('demo: no prometheus on PATH — metrics from the embedded scrape source (for demos and trials, not production)');
     }
 
-    const load = runLoad({
-      url: proxy.listenUrl,
-      paths: [
-        { path: '/checkout', method: 'POST', weight: 1 },
-        { path: '/browse', weight: 1 },
+    const load = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        fileURLToPath(new URL('./load-process.ts', import.meta.url)),
+        JSON.stringify({
+          url: proxy.listenUrl,
+          paths: [
+            { path: '/checkout', method: 'POST', weight: 1 },
+            { path: '/browse', weight: 1 },
+          ],
+          // About 50 checkouts/s per group: enough for 20 one-second steps to rule out a 10% change.
+          ratePerSecond: 400,
+          users: 100_000,
+          stickyHeader: 'x-user-id',
+          durationMs: 4 * 60_000,
+        }),
       ],
-      // About 50 checkouts/s per group: enough for 20 one-second steps to rule out a 10% change.
-      ratePerSecond: 400,
-      users: 100_000,
-      stickyHeader: 'x-user-id',
-      signal: stop.signal,
-      durationMs: 4 * 60_000,
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const loadExited = new Promise((r) => load.once('exit', r));
+    cleanups.push(async () => {
+      load.kill('SIGTERM');
+      await Promise.race([loadExited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (load.exitCode === null) load.kill('SIGKILL');
     });
-    cleanups.push(() => load.catch(() => undefined));
-    cleanups.push(async () => stop.abort());
     out('demo: load 400 req/s from 100,000 simulated users');
 
     const token = `sst_demo_${randomBytes(24).toString('base64url')}`;
@@ -153,22 +165,29 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   return allAsExpected ? 0 : 1;
 }
 
-/** Wait until the source has data for both groups, so preflight finds a steady state. */
+/**
+ * Wait until both groups' checkout rate, over the same 10 s window the
+ * examples use, has been steady for a few seconds: the first run must not
+ * start while the load is still ramping up (that would read as an effect).
+ */
 async function warmUp(source: Record<string, unknown>, signal: AbortSignal): Promise<void> {
-  out('demo: warming up (the 5 s rate windows need data)…');
+  out('demo: warming up until the checkout rate is steady (the 10 s rate windows need to fill)…');
   const probe = createMetricSource(source as { kind: string });
-  const deadline = Date.now() + 60_000;
-  for (let i = 0; i < 120 && Date.now() < deadline && !signal.aborted; i++) {
+  const deadline = Date.now() + 90_000;
+  for (let i = 0; i < 180 && Date.now() < deadline && !signal.aborted; i++) {
     await new Promise((r) => setTimeout(r, 1_000));
     try {
       const end = Date.now();
-      const ready = await Promise.all(
+      const steady = await Promise.all(
         ['control', 'experiment'].map(async (group) => {
-          const r = await probe.queryRange(`sum(rate(shop_checkouts_total{group="${group}"}[5s]))`, { start: new Date(end - 12_000), end: new Date(end), stepMs: 1_000 }, signal);
-          return (r.series[0]?.samples.length ?? 0) >= 10;
+          const r = await probe.queryRange(`sum(rate(shop_checkouts_total{group="${group}"}[10s]))`, { start: new Date(end - 8_000), end: new Date(end), stepMs: 1_000 }, signal);
+          const last = (r.series[0]?.samples ?? []).slice(-6).map((p) => p.v);
+          if (last.length < 6) return false;
+          const max = Math.max(...last);
+          return max > 0 && (max - Math.min(...last)) / max < 0.1;
         }),
       );
-      if (ready.every(Boolean)) break;
+      if (steady.every(Boolean)) break;
     } catch {
       // Not yet: no data is the expected answer for the first seconds.
     }

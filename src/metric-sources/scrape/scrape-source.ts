@@ -287,7 +287,8 @@ export class ScrapeSource implements MetricSource {
 const shared = new Map<string, { source: ScrapeSource; refs: number; idle?: NodeJS.Timeout }>();
 
 function acquire(config: ScrapeConfig, deps: SourceDeps): MetricSource & { close(): Promise<void> } {
-  const key = JSON.stringify(config);
+  // Field by field: the same config parsed once or twice must give the same key.
+  const key = JSON.stringify([config.targets, config.step, config.job, config.retention, config.timeout ?? null]);
   let entry = shared.get(key);
   if (!entry) {
     entry = { source: new ScrapeSource(config, deps), refs: 0 };
