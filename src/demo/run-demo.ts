@@ -74,13 +74,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       listen: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
       upstream: shop.url,
-      // Larger slices than production would use, so 20 s windows have power.
-      controlPercent: 25,
-      experimentPercent: 25,
+      // Far larger slices than production would use (5% each is typical), so 20 s windows have power.
+      controlPercent: 50,
+      experimentPercent: 50,
       stickyHeader: 'x-user-id',
     });
     cleanups.push(() => proxy.close());
-    out(`demo: sample shop ${shop.url}, fault proxy ${proxy.listenUrl} (admin ${proxy.adminUrl}), 25% control / 25% experiment`);
+    out(`demo: sample shop ${shop.url}, fault proxy ${proxy.listenUrl} (admin ${proxy.adminUrl}), 50% control / 50% experiment`);
 
     const prometheusBin = opts.source === 'scrape' ? undefined : findBinary('prometheus', '/usr/bin/prometheus');
     if (opts.source === 'prometheus' && !prometheusBin) throw new Error('--source prometheus: no prometheus binary on PATH');
@@ -180,7 +180,7 @@ async function warmUp(source: Record<string, unknown>, signal: AbortSignal): Pro
       const end = Date.now();
       const steady = await Promise.all(
         ['control', 'experiment'].map(async (group) => {
-          const r = await probe.queryRange(`sum(rate(shop_checkouts_total{group="${group}"}[10s]))`, { start: new Date(end - 8_000), end: new Date(end), stepMs: 1_000 }, signal);
+          const r = await probe.queryRange(`sum(rate(shop_checkouts_total{group="${group}"}[5s]))`, { start: new Date(end - 8_000), end: new Date(end), stepMs: 1_000 }, signal);
           const last = (r.series[0]?.samples ?? []).slice(-6).map((p) => p.v);
           if (last.length < 6) return false;
           const max = Math.max(...last);
