@@ -28,8 +28,16 @@ function walk(value: unknown, inHeaders: boolean): unknown {
     }
     return out;
   }
-  if (typeof value === 'string') return redactUrlUserinfo(value);
+  if (typeof value === 'string') return redactUrlSecrets(value);
   return value;
+}
+
+/** Userinfo passwords and sensitive query parameters (`?token=…`, `&api_key=…`) in any URL inside the text. */
+export function redactUrlSecrets(text: string): string {
+  return redactUrlUserinfo(text).replace(
+    /([?&](?:[a-z0-9_.-]*?)(?:pass(?:word)?|secret|token|api[-_]?key|app[-_]?key|key|signature|sig|auth)[a-z0-9_.-]*=)([^&#\s"']+)/gi,
+    `$1${REDACTED}`,
+  );
 }
 
 /** `https://user:pw@host/x` → `https://user:[redacted]@host/x`; other strings unchanged. */
