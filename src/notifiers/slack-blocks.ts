@@ -71,7 +71,7 @@ export function escapeSlack(text: string): string {
  * Cut `text` (already escaped, if it is mrkdwn) to at most `max` characters,
  * ending in "…", without splitting an entity (`&amp;`) or a surrogate pair.
  */
-export function fit(text: string, max: number): string {
+export function fitText(text: string, max: number): string {
   if (text.length <= max) return text;
   let cut = max - 1;
   const amp = text.lastIndexOf('&', cut);
@@ -84,9 +84,9 @@ export function fit(text: string, max: number): string {
   return `${text.slice(0, cut)}…`;
 }
 
-const md = (text: string, max: number = SLACK_LIMITS.sectionText): Mrkdwn => ({ type: 'mrkdwn', text: fit(text, max) });
+const md = (text: string, max: number = SLACK_LIMITS.sectionText): Mrkdwn => ({ type: 'mrkdwn', text: fitText(text, max) });
 const field = (label: string, value: string): Mrkdwn => md(`*${label}*\n${value}`, SLACK_LIMITS.fieldText);
-const header = (text: string): Block => ({ type: 'header', text: { type: 'plain_text', text: fit(text.replace(/\s+/g, ' '), SLACK_LIMITS.headerText), emoji: true } });
+const header = (text: string): Block => ({ type: 'header', text: { type: 'plain_text', text: fitText(text.replace(/\s+/g, ' '), SLACK_LIMITS.headerText), emoji: true } });
 
 const STATE_LOOK: Record<string, { emoji: string; label: string }> = {
   passed: { emoji: '✅', label: 'Passed' },
@@ -121,7 +121,7 @@ function faultText(view: RunView): string {
     params = '';
   }
   // Backticks cannot be escaped inside a code span; a look-alike keeps the span intact.
-  params = fit(escapeSlack(params.replace(/`/g, 'ʹ')), 400);
+  params = fitText(escapeSlack(params.replace(/`/g, 'ʹ')), 400);
   const head = `${escapeSlack(view.fault.injector)} · ${formatDuration(view.fault.durationMs)}`;
   return params && params !== '{}' ? `${head}\n\`${params}\`` : head;
 }
@@ -165,7 +165,7 @@ export function startMessage(view: RunView): SlackMessage {
   ];
   const ctx = linkContext(view);
   if (ctx) blocks.push(ctx);
-  return { text: fit(`Chaos experiment started: ${escapeSlack(view.experiment)} (${view.id})`, SLACK_LIMITS.fallbackText), blocks };
+  return { text: fitText(`Chaos experiment started: ${escapeSlack(view.experiment)} (${view.id})`, SLACK_LIMITS.fallbackText), blocks };
 }
 
 /** The halt, as a reply (thread), a follow-up (webhook) or the updated start message. */
@@ -177,7 +177,7 @@ export function haltMessage(view: RunView): SlackMessage {
   ];
   const ctx = linkContext(view, ['The fault window is closed; the verdict follows.']);
   if (ctx) blocks.push(ctx);
-  return { text: fit(`Halted: ${escapeSlack(view.experiment)} — ${escapeSlack(halt?.reason ?? view.reason)}`, SLACK_LIMITS.fallbackText), blocks };
+  return { text: fitText(`Halted: ${escapeSlack(view.experiment)} — ${escapeSlack(halt?.reason ?? view.reason)}`, SLACK_LIMITS.fallbackText), blocks };
 }
 
 function metricBlock(m: MetricVerdict): Block {
@@ -222,7 +222,7 @@ export function verdictMessage(view: RunView): SlackMessage {
   const ctx = linkContext(view, hidden > 0 ? [`…and ${hidden} more metric${hidden === 1 ? '' : 's'}; the report has them all.`] : []);
   if (ctx) blocks.push(ctx);
   return {
-    text: fit(`${look.label}: ${escapeSlack(view.experiment)} — ${escapeSlack(view.reason)}`, SLACK_LIMITS.fallbackText),
+    text: fitText(`${look.label}: ${escapeSlack(view.experiment)} — ${escapeSlack(view.reason)}`, SLACK_LIMITS.fallbackText),
     blocks,
   };
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { blockKitViolations, escapeSlack, fit, formatNumber, type SlackMessage } from '../../src/notifiers/slack-blocks.ts';
+import { blockKitViolations, escapeSlack, fitText, formatNumber, type SlackMessage } from '../../src/notifiers/slack-blocks.ts';
 
 describe('escapeSlack and fit', () => {
   it('escapes exactly &, < and >', () => {
@@ -19,7 +19,7 @@ describe('escapeSlack and fit', () => {
     fc.assert(
       fc.property(fc.string({ unit: fc.constantFrom('a', '&', '<', '>', ' ', 'é', '😀'), maxLength: 300 }), fc.integer({ min: 8, max: 200 }), (raw, max) => {
         const escaped = escapeSlack(raw);
-        const out = fit(escaped, max);
+        const out = fitText(escaped, max);
         assert.ok(out.length <= max, `${out.length} > ${max}`);
         if (escaped.length <= max) {
           assert.equal(out, escaped);
