@@ -8,6 +8,7 @@
  * with `onNoData: halt` (the default) halts after a short grace.
  */
 import { formatDuration } from '../lib/duration.ts';
+import { formatNumber } from '../lib/format-number.ts';
 import { describeError, NoDataError } from '../lib/errors.ts';
 import type { MetricSource } from '../metric-sources/types.ts';
 import type { SloGuardrail, ThresholdGuardrail } from '../spec/schema.ts';
@@ -178,8 +179,4 @@ export function decide(
   }
 }
 
-export function formatNumber(v: number): string {
-  if (Number.isInteger(v)) return String(v);
-  const abs = Math.abs(v);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? v.toExponential(3) : String(Number(v.toPrecision(4)));
-}
+export { formatNumber };

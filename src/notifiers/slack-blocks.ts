@@ -14,6 +14,7 @@
  * only after `redact()`, and never a credential of the notifier itself.
  */
 import type { HaltInfo, RunState } from '../engine/types.ts';
+import { formatNumber as formatShared } from '../lib/format-number.ts';
 import { redact } from '../lib/redact.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 
@@ -99,12 +100,9 @@ const STATE_LOOK: Record<string, { emoji: string; label: string }> = {
 };
 
 /** A number for people: 3 significant digits, no exponent for everyday magnitudes. */
+/** Three significant digits: Slack fields are narrow. */
 export function formatNumber(v: number | null | undefined): string {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e6 || a < 1e-3) return v.toExponential(2);
-  return String(Number(v.toPrecision(3)));
+  return formatShared(v, 3);
 }
 
 function formatDuration(ms: number): string {

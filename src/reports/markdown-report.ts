@@ -3,7 +3,7 @@
  * numbers that explain it, then the timeline. Every user string is escaped.
  */
 import type { RunRecord } from '../engine/types.ts';
-import { formatNumber } from '../engine/guardrails.ts';
+import { formatNumber } from '../lib/format-number.ts';
 import { escapeMarkdown, markdownCode } from './escape.ts';
 
 const BADGE: Record<string, string> = {
@@ -74,6 +74,4 @@ export function renderMarkdownReport(run: RunRecord): string {
   return lines.join('\n');
 }
 
-function num(v: number | null | undefined): string {
-  return typeof v === 'number' && Number.isFinite(v) ? formatNumber(v) : '—';
-}
+const num = (v: number | null | undefined): string => formatNumber(v);

@@ -3,11 +3,11 @@
  * the run index. Pure functions; every output is plain text, to be escaped by
  * the caller like any other string.
  */
-import { formatNumber } from '../../engine/guardrails.ts';
+import { formatNumber } from '../../lib/format-number.ts';
 
 /** A finite number as the Markdown report prints it, or an em dash. */
 export function num(v: number | null | undefined): string {
-  return typeof v === 'number' && Number.isFinite(v) ? formatNumber(v) : '—';
+  return formatNumber(v);
 }
 
 export function signedNum(v: number | null | undefined): string {
