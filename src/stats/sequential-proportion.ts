@@ -42,16 +42,13 @@ import { logMixtureOneSided, mixtureRadius, mixtureRho2, standardizedSum, tRadiu
 import {
   checkAlpha,
   checkDirection,
-  fromStoredHi,
-  fromStoredLo,
   intersect,
-  pFromLogMax,
   relativeTolerance,
   runningMax,
-  verdictOf,
   type SequentialDirection,
   type SequentialResult,
   type StoredBound,
+  ratioResult,
 } from './sequential-types.ts';
 import { logMeanExp2 } from './special.ts';
 
@@ -177,25 +174,10 @@ export function updateSequentialProportion(state: SequentialProportionState, obs
 }
 
 export function resultSequentialProportion(state: SequentialProportionState): SequentialResult {
-  const { alpha, direction, tolerance } = state.params;
   const sumA = combinedSum(state.bm, 1, 0);
   const sumB = combinedSum(state.bm, 0, 1);
   const estimate = state.bm.n === 0 || (sumA === 0 && sumB === 0) ? null : sumB === 0 ? Infinity : sumA / sumB;
-  return {
-    method: 'sequential-proportion',
-    n: state.looks,
-    pValue: pFromLogMax(state.logHarmMax),
-    safetyPValue: pFromLogMax(safetyLogMax(state)),
-    estimate,
-    relativeEffect: estimate === null || !Number.isFinite(estimate) ? null : estimate - 1,
-    ci: [fromStoredLo(state.ciLo), fromStoredHi(state.ciHi)],
-    stoppedAt: state.stoppedAt,
-    safeAt: state.safeAt,
-    verdict: verdictOf(state.stoppedAt, state.safeAt),
-    alpha,
-    direction,
-    boundary: { lower: direction === 'increase' ? null : 1 - tolerance, upper: direction === 'decrease' ? null : 1 + tolerance },
-  };
+  return ratioResult('sequential-proportion', state, safetyLogMax(state), estimate);
 }
 
 export function sequentialProportion(looks: readonly ProportionObservation[], params: SequentialProportionParams = {}): SequentialResult {

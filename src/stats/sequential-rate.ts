@@ -53,16 +53,13 @@ import { StatsInputError } from './errors.ts';
 import {
   checkAlpha,
   checkDirection,
-  fromStoredHi,
-  fromStoredLo,
   intersect,
-  pFromLogMax,
   relativeTolerance,
   runningMax,
-  verdictOf,
   type SequentialDirection,
   type SequentialResult,
   type StoredBound,
+  ratioResult,
 } from './sequential-types.ts';
 import { logBeta, logMeanExp2 } from './special.ts';
 
@@ -199,24 +196,10 @@ export function updateSequentialRate(state: SequentialRateState, obs: RateObserv
 }
 
 export function resultSequentialRate(state: SequentialRateState): SequentialResult {
-  const { alpha, direction, tolerance, split } = state.params;
+  const { split } = state.params;
   const { xE, xC } = state;
   const estimate = xE + xC === 0 ? null : xC === 0 ? Infinity : xE / split / (xC / (1 - split));
-  return {
-    method: 'sequential-rate',
-    n: state.looks,
-    pValue: pFromLogMax(state.logHarmMax),
-    safetyPValue: pFromLogMax(safetyLogMax(state)),
-    estimate,
-    relativeEffect: estimate === null || !Number.isFinite(estimate) ? null : estimate - 1,
-    ci: [fromStoredLo(state.ciLo), fromStoredHi(state.ciHi)],
-    stoppedAt: state.stoppedAt,
-    safeAt: state.safeAt,
-    verdict: verdictOf(state.stoppedAt, state.safeAt),
-    alpha,
-    direction,
-    boundary: { lower: direction === 'increase' ? null : 1 - tolerance, upper: direction === 'decrease' ? null : 1 + tolerance },
-  };
+  return ratioResult('sequential-rate', state, safetyLogMax(state), estimate);
 }
 
 export function sequentialRate(looks: readonly RateObservation[], params: SequentialRateParams = {}): SequentialResult {

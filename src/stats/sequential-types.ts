@@ -120,3 +120,34 @@ export function relativeTolerance(tolerance: Tolerance | number | undefined, met
   if (direction !== 'increase' && value >= 1) throw new StatsInputError(`a relative tolerance for a decrease must be below 100%, got ${value}`);
   return value;
 }
+
+/** The state fields every ratio-scale sequential test keeps (rate and proportion). */
+export interface RatioTestState {
+  looks: number;
+  logHarmMax: number;
+  ciLo: StoredBound;
+  ciHi: StoredBound;
+  stoppedAt: number | null;
+  safeAt: number | null;
+  params: { alpha: number; direction: SequentialDirection; tolerance: number };
+}
+
+/** The result of a test on a ratio (1 = no effect), with its boundaries at 1 ± tolerance. */
+export function ratioResult(method: SequentialMethod, state: RatioTestState, safetyLogMax: number, estimate: number | null): SequentialResult {
+  const { alpha, direction, tolerance } = state.params;
+  return {
+    method,
+    n: state.looks,
+    pValue: pFromLogMax(state.logHarmMax),
+    safetyPValue: pFromLogMax(safetyLogMax),
+    estimate,
+    relativeEffect: estimate === null || !Number.isFinite(estimate) ? null : estimate - 1,
+    ci: [fromStoredLo(state.ciLo), fromStoredHi(state.ciHi)],
+    stoppedAt: state.stoppedAt,
+    safeAt: state.safeAt,
+    verdict: verdictOf(state.stoppedAt, state.safeAt),
+    alpha,
+    direction,
+    boundary: { lower: direction === 'increase' ? null : 1 - tolerance, upper: direction === 'decrease' ? null : 1 + tolerance },
+  };
+}
