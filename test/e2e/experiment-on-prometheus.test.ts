@@ -116,8 +116,9 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
             query:
               'histogram_quantile(0.95, sum by (le) (rate(steadystate_proxy_request_duration_seconds_bucket{group="$group"}[5s])))',
             direction: 'increase',
-            // 100 ms: far below the 300 ms fault, far above what a loaded 2-core CI machine adds.
-            tolerance: 0.1,
+            // 200 ms: below the 300 ms fault, and wide enough that p95 spikes on a loaded
+            // 2-core CI machine leave the A/A run the power to rule it out.
+            tolerance: 0.2,
           },
         ],
         fault: { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration: '25s' },
@@ -167,9 +168,10 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
     assert.ok(latency.effect > 0.2, `effect ${latency.effect}`);
     assert.ok(latency.ci[0] > 0.1, `ci ${latency.ci}`);
     assert.ok(latency.pValue < 0.05);
-    // The open-loop load keeps checkouts flowing: the business KPI is not what failed.
+    // The open-loop load keeps checkouts flowing: the KPI's level does not drop beyond tolerance
+    // (its spread may legitimately change: delayed requests reach the shop in bursts).
     const sps = r.metrics.find((m: any) => m.name === 'checkout-sps');
-    assert.notEqual(sps.verdict, 'fail', sps.reason);
+    assert.ok(sps.relativeEffect === null || sps.relativeEffect > -0.1, sps.reason);
   });
 
   test('30% errors on the experiment group with a max 0.05 error-ratio guardrail → halted (exit 2), proxy stops injecting', async () => {
