@@ -36,9 +36,9 @@ import { sequentialMean } from '../stats/sequential-mean.ts';
 import { sequentialProportion, type ProportionObservation } from '../stats/sequential-proportion.ts';
 import { sequentialRate } from '../stats/sequential-rate.ts';
 import type { SequentialDirection, SequentialResult } from '../stats/sequential-types.ts';
-import { judgeMetric, type MetricCheck } from '../stats/verdict.ts';
+import { judgeMetric, type MetricCheck, type MetricVerdict, type SpreadPolicy } from '../stats/verdict.ts';
 
-export const COMPARE_METHODS = ['mann-whitney', 'sequential-rate', 'sequential-mean', 'proportion'] as const;
+export const COMPARE_METHODS = ['paired', 'mann-whitney', 'sequential-rate', 'sequential-mean', 'proportion'] as const;
 export type CompareMethod = (typeof COMPARE_METHODS)[number];
 
 export interface CompareOptions {
@@ -48,8 +48,12 @@ export interface CompareOptions {
   tolerance: Tolerance;
   /** Experiment share of the traffic (sequential-rate). */
   split: number;
-  /** Fewest values per group before mann-whitney judges. */
+  /** Fewest values per group before paired / mann-whitney judge. */
   minSamples: number;
+  /** paired: consecutive values that share raw material (range window / step); null = unknown (batch means). */
+  windowSteps: number | null;
+  /** paired and mann-whitney: what a spread change does. */
+  spread: SpreadPolicy;
 }
 
 export interface CompareResult {
@@ -70,6 +74,7 @@ export interface CompareResult {
   reason?: string;
   checks?: MetricCheck[];
   mde?: number | null;
+  units?: MetricVerdict['units'];
 }
 
 /** Bad data for one comparison; `where` names the flag or field it came from. */
@@ -94,7 +99,9 @@ export function registerCompareCommand(program: Command): void {
     .addOption(new Option('--direction <d>', 'which way is harmful').choices(['increase', 'decrease', 'either']).default('either'))
     .option('--tolerance <t>', 'change that does not matter: 5% (relative) or 0.2 (absolute, metric units)', '0')
     .option('--split <s>', 'experiment share of the traffic the two groups get (sequential-rate), e.g. 0.5 or 50%', '0.5')
-    .option('--min-samples <n>', 'fewest values per group before mann-whitney judges', '30')
+    .option('--min-samples <n>', 'fewest values per group before paired or mann-whitney judges', '30')
+    .option('--window-steps <k>', 'paired: how many consecutive values share raw material (a rate over a 15s window at a 1s step: 15); "unknown" groups values into batch means', '1')
+    .addOption(new Option('--spread <policy>', 'paired and mann-whitney: a rise in spread is ignored, reported, or fails the metric').choices(['ignore', 'report', 'fail']).default('report'))
     .option('--json', 'print JSON (always on with --batch)')
     .action(async (raw: RawOptions) => {
       process.exitCode = await compareCommand(raw);
@@ -111,6 +118,8 @@ interface RawOptions {
   tolerance: string;
   split: string;
   minSamples: string;
+  windowSteps?: string;
+  spread?: SpreadPolicy;
   json?: boolean;
 }
 
@@ -156,12 +165,45 @@ export function compare(
   }
   const c = numbers(control, names.control);
   const e = numbers(experiment, names.experiment);
+  if (opts.method === 'paired') {
+    samePairing(c.length, e.length, names);
+    const v = judgeMetric({
+      name: 'compare',
+      method: 'paired',
+      control: c,
+      experiment: e,
+      direction: opts.direction,
+      tolerance: opts.tolerance,
+      alpha: opts.alpha,
+      minSamples: opts.minSamples,
+      windowSteps: opts.windowSteps,
+      spread: opts.spread,
+    });
+    return {
+      method: 'paired',
+      n: v.control.n,
+      nControl: v.control.n,
+      nExperiment: v.experiment.n,
+      pValue: v.pValue ?? 1,
+      estimate: v.effect,
+      ci: v.ci ?? [-Infinity, Infinity],
+      verdict: v.verdict,
+      relativeEffect: v.relativeEffect,
+      ...common,
+      reason: v.reason.replace(/^compare: /, ''),
+      ...(v.checks ? { checks: v.checks } : {}),
+      mde: v.mde ?? null,
+      ...(v.units ? { units: v.units } : {}),
+    };
+  }
   if (opts.method === 'mann-whitney') {
     if (c.length === 0) throw new CompareDataError(names.control, 'is empty: need at least one value');
     if (e.length === 0) throw new CompareDataError(names.experiment, 'is empty: need at least one value');
     const mw = mannWhitney(e, c, { alternative: 'two.sided', confLevel: 1 - opts.alpha });
     const v = judgeMetric({
       name: 'compare',
+      method: 'mann-whitney',
+      spread: opts.spread,
       control: c,
       experiment: e,
       direction: opts.direction,
@@ -280,7 +322,12 @@ function parseOptions(raw: RawOptions): CompareOptions {
     issues.push({ path: '--tolerance', message: `a relative tolerance must be below 100% when a drop is harmful, got "${raw.tolerance}"` });
   }
   if (issues.length > 0) throw new ValidationError(issues);
-  return { method: raw.method, alpha, direction: raw.direction, tolerance: tolerance!, split: split!, minSamples };
+  const windowText = raw.windowSteps ?? '1';
+  const windowSteps = windowText === 'unknown' ? null : Number(windowText);
+  if (windowSteps !== null && !(Number.isInteger(windowSteps) && windowSteps >= 1)) {
+    issues.push({ path: '--window-steps', message: `must be an integer ≥ 1 or "unknown", got "${windowText}"` });
+  }
+  return { method: raw.method, alpha, direction: raw.direction, tolerance: tolerance!, split: split!, minSamples, windowSteps, spread: raw.spread ?? 'report' };
 }
 
 function parseTolerance(s: string): Tolerance | null {

@@ -15,6 +15,7 @@ import { judgeMetric, type MetricJudgeInput, type MetricVerdict } from '../../sr
 
 function judge(input: Partial<MetricJudgeInput> & Pick<MetricJudgeInput, 'control' | 'experiment'>): MetricVerdict {
   return judgeMetric({
+    method: 'mann-whitney',
     name: 'metric',
     direction: 'increase',
     tolerance: { kind: 'relative', value: 0.25 }, // Kayenta's default band
@@ -43,8 +44,17 @@ void describe('kayenta#780: same median, much larger variance', () => {
     assert.ok(Math.abs(mw.estimate) < 3, `shift ${mw.estimate}`);
   });
 
-  void it('our judge fails it on the spread check (Brown–Forsythe), and says so', () => {
+  void it('by default the spread change is reported as its own finding, not as a level fail', () => {
     const v = judge({ name: 'p95_latency', control, experiment, tolerance: { kind: 'relative', value: 0.1 } });
+    assert.notEqual(v.verdict, 'fail', v.reason);
+    const spread = v.checks!.find((c) => c.test === 'brown-forsythe')!;
+    assert.equal(spread.judged, false);
+    assert.ok(spread.harmful && spread.pValue < 0.05);
+    assert.match(v.reason, /spread \(Brown–Forsythe\): experiment [\d.]+× the control's, p=[^;]*reported, does not judge the metric/);
+  });
+
+  void it('with spread: fail our judge fails it on the spread check (Brown–Forsythe), and says so', () => {
+    const v = judge({ name: 'p95_latency', control, experiment, tolerance: { kind: 'relative', value: 0.1 }, spread: 'fail' });
     assert.equal(v.verdict, 'fail', v.reason);
     const spread = v.checks!.find((c) => c.test === 'brown-forsythe')!;
     assert.ok(spread.rejected && spread.harmful);
@@ -55,14 +65,14 @@ void describe('kayenta#780: same median, much larger variance', () => {
   });
 
   void it('a spread increase inside the band is not a failure', () => {
-    const v = judge({ control: around(5, 60, 100, 10), experiment: around(6, 60, 100, 11), tolerance: { kind: 'relative', value: 0.25 } });
+    const v = judge({ control: around(5, 60, 100, 10), experiment: around(6, 60, 100, 11), tolerance: { kind: 'relative', value: 0.25 }, spread: 'fail' });
     assert.notEqual(v.verdict, 'fail', v.reason);
   });
 
   void it('the published data (the control is the noisy group) is not a spread failure of the experiment', () => {
     const experimentData = [10.0, 10.1, 10.2, 10.3, 10.4, 10.5, 10.6, 17.0, 17.1, 17.2, 17.3, 17.4, 17.5, 17.6, 17.7];
     const controlData = [1.0, 100.0, 4.0, 101.0, 5.0, 102.0, 6.0, 103.0, 7.0, 104.0, 8.0, 105.0, 9.0, 106.0, 17.0];
-    const v = judge({ control: controlData, experiment: experimentData, minSamples: 15 });
+    const v = judge({ control: controlData, experiment: experimentData, minSamples: 15, spread: 'fail' });
     assert.equal(v.checks!.find((c) => c.test === 'brown-forsythe')!.harmful, false);
     assert.notEqual(v.verdict, 'pass'); // and not a pass either: 15 points cannot rule out a 25% rise
   });

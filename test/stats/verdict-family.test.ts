@@ -22,6 +22,7 @@ function metric(name: string, verdict: MetricVerdict['verdict'], checks?: Partia
     alpha: 0.05,
     tolerance: { kind: 'relative', value: 0.05 },
     allowed: 0.05,
+    safe: verdict === 'pass',
     ...(checks
       ? {
           checks: checks.map((c) => ({
@@ -53,8 +54,7 @@ void describe('judgeFamily (Holm across metrics)', () => {
     const a = r.metrics[0]!;
     assert.equal(a.verdict, 'inconclusive');
     assert.equal(a.checks![0]!.adjustedPValue, 0.12);
-    assert.match(a.reason, /not significant once corrected for 4 tests .*Holm, smallest adjusted p=0\.12/);
-    assert.match(a.reason, /before correction: a: original reason/);
+    assert.match(a.reason, /not significant once corrected for 4 tests.*p=0\.03 \(Holm 0\.12\)/);
     assert.match(r.reason, /\(Holm across 4 tests\)$/);
   });
 
@@ -93,7 +93,7 @@ void describe('overallVerdict with judged metrics applies Holm and says so', () 
   // Four metrics of the same service: one borderline rise, three unchanged.
   const base = Array.from({ length: 80 }, (_, i) => 100 + ((i * 37) % 21) - 10);
   const judged = (name: string, shift: number): MetricVerdict =>
-    judgeMetric({ name, control: base, experiment: base.map((v) => v + shift), direction: 'increase', tolerance: { kind: 'absolute', value: 1 }, alpha: 0.05, minSamples: 30 });
+    judgeMetric({ name, method: 'mann-whitney', spread: 'fail', control: base, experiment: base.map((v) => v + shift), direction: 'increase', tolerance: { kind: 'absolute', value: 1 }, alpha: 0.05, minSamples: 30 });
 
   void it('a borderline single-metric fail is inconclusive for the run', () => {
     const borderline = judged('latency', 2.2);
@@ -108,6 +108,6 @@ void describe('overallVerdict with judged metrics applies Holm and says so', () 
   void it('a clear fail still fails the run', () => {
     const r = overallVerdict([judged('latency', 8), judged('cpu', 0), judged('memory', 0), judged('queue', 0)]);
     assert.equal(r.verdict, 'fail');
-    assert.match(r.reason, /^1 of 4 metrics failed: latency \(Holm across 8 tests\)$/);
+    assert.match(r.reason, /^1 of 4 metrics failed: latency \(\+8%\) \(Holm across 8 tests\)$/);
   });
 });

@@ -39,6 +39,7 @@ const absolute = (value: number): Tolerance => ({ kind: 'absolute', value });
 
 function judge(overrides: Partial<MetricJudgeInput> & Pick<MetricJudgeInput, 'control' | 'experiment'>): MetricVerdict {
   return judgeMetric({
+    method: 'mann-whitney',
     name: 'p99_latency_ms',
     direction: 'increase',
     tolerance: relative(0.05),
@@ -318,7 +319,9 @@ void describe('overallVerdict', () => {
     assert.equal(r.verdict, 'fail');
     // Judged metrics carry their checks, so the overall verdict applies Holm across
     // all of them (statistics issue) and says so; see verdict-family.test.ts.
-    assert.equal(r.reason, '1 of 2 metrics failed: checkouts (Holm across 4 tests)');
-    assert.deepEqual(r.correction, { method: 'holm', alpha: 0.05, tests: 4 });
+    // The headline says what changed (the relative shift), not only that something did.
+    assert.match(r.reason, /^1 of 2 metrics failed: checkouts \(-2\d\.\d%\) \(Holm across 2 tests\)$/);
+    // Spread is reported, not judged, by default: one judged test per metric.
+    assert.deepEqual(r.correction, { method: 'holm', alpha: 0.05, tests: 2 });
   });
 });

@@ -1,0 +1,376 @@
+/**
+ * The default judge: control and experiment paired step by step, compared on
+ * independent units (paired-units.ts), against the metric's tolerance
+ * boundary. Valid on the series the engine really collects — overlapping
+ * rate windows, percentiles over windows, ratios of rates, shared load swings,
+ * overdispersed counts — because it never counts a step as more evidence than
+ * the events behind it (ADR 013).
+ *
+ * Level (always judged). With a relative tolerance δ and a positive control
+ * mean, the effect is the ratio of means R = μe/μc:
+ *   `decrease`: harm ⇔ R < 1 − δ;  `increase`: harm ⇔ R > 1 + δ;  `either`: both.
+ * The harm test is a t-test of the contrast ē − r₀·c̄ at the boundary r₀ (its
+ * variance from the units, t on units − 1 df): p < alpha (after Holm) is a
+ * `fail`. The interval is Fieller's (1 − alpha) set for R, which inverts the
+ * same contrast at every r; `pass` needs its bad-side bound inside the band
+ * (an equivalence-style pass, ADR 002). An absolute tolerance (or a control
+ * mean ≤ 0) uses the difference ē − c̄ the same way.
+ *
+ * Spread (a separate finding). Paired mean absolute deviations from each
+ * group's median, one-sided "experiment more spread out beyond the band",
+ * on the same units. `spread: report` (default) reports it beside the verdict
+ * without touching it; `spread: fail` makes it a judged check; `ignore` skips it.
+ *
+ * Rare events (count metrics: `counts: true`, or non-negative integers, at
+ * least half zero): the exact conditional Poisson test on the totals, with
+ * the counts first divided by a Pearson dispersion estimated from the split
+ * of events between the arms in each unit (quasi-Poisson; at least 1), so
+ * bursts of errors weigh as bursts, not as independent events.
+ *
+ * Power. `mde` is the smallest change in the metric's unit the level test
+ * would detect with probability `power` at the units collected; a band
+ * smaller than it turns a would-be `pass` into `inconclusive`.
+ */
+import type { Tolerance } from '../spec/fields.ts';
+import { summarize } from './describe.ts';
+import { StatsInputError } from './errors.ts';
+import { combinedVariance, pairedMoments, unitLayout, type PairedMoments, type UnitLayout } from './paired-units.ts';
+import { poissonRateTest } from './poisson-rate.ts';
+import { studentTQuantileUpper, studentTSf } from './special.ts';
+import type { Direction, MetricCheck, MetricVerdict, SpreadPolicy } from './verdict-types.ts';
+
+export interface PairedJudgeInput {
+  name: string;
+  /** Aligned by step: control[i] and experiment[i] are the same instant. Non-finite values drop their pair. */
+  control: readonly number[];
+  experiment: readonly number[];
+  direction: Direction;
+  tolerance: Tolerance;
+  alpha: number;
+  minSamples: number;
+  /** Steps sharing raw material (⌈range window / step⌉); null when unknown (a gauge): batch means. */
+  windowSteps: number | null;
+  counts?: boolean;
+  spread?: SpreadPolicy;
+  power?: number;
+}
+
+/** Fewest independent units per group for a verdict other than inconclusive. */
+export const MIN_UNITS = 3;
+
+export function judgePaired(input: PairedJudgeInput): MetricVerdict {
+  const { name, direction, tolerance, alpha, minSamples } = input;
+  const power = input.power ?? 0.8;
+  const spreadPolicy = input.spread ?? 'report';
+  checkInputs(input, power);
+
+  const c: number[] = [];
+  const e: number[] = [];
+  const n0 = Math.min(input.control.length, input.experiment.length);
+  for (let i = 0; i < n0; i++) {
+    const cv = input.control[i]!;
+    const ev = input.experiment[i]!;
+    if (Number.isFinite(cv) && Number.isFinite(ev)) {
+      c.push(cv);
+      e.push(ev);
+    }
+  }
+  const unpaired = input.control.length + input.experiment.length - 2 * c.length;
+  const layout = unitLayout(input.windowSteps, c.length);
+  const m = pairedMoments(e, c, layout);
+  const controlMean = m.meanB;
+  const relative = tolerance.kind === 'relative' && controlMean > 0;
+  const allowed = tolerance.kind === 'absolute' ? tolerance.value : Number.isFinite(controlMean) ? tolerance.value * Math.abs(controlMean) : 0;
+  const base: MetricVerdict = {
+    name,
+    verdict: 'inconclusive',
+    reason: '',
+    method: 'paired',
+    control: summarize(c),
+    experiment: summarize(e),
+    effect: null,
+    relativeEffect: null,
+    ci: null,
+    pValue: null,
+    alpha,
+    tolerance,
+    allowed,
+    direction,
+    power,
+    units: unitsOf(m, layout),
+    ...(unpaired > 0 ? { unpaired } : {}),
+  };
+
+  const needed = Math.max(minSamples, 1);
+  if (c.length < needed || m.units < MIN_UNITS) {
+    base.insufficient =
+      c.length < needed
+        ? `${c.length} paired ${c.length === 1 ? 'step' : 'steps'}, at least ${needed} needed`
+        : `${m.units} independent ${layout.kind === 'windows' ? 'windows' : 'batches'} per group, at least ${MIN_UNITS} needed`;
+    return base;
+  }
+
+  const tq = studentTQuantileUpper(alpha / 2, m.df);
+  const level = relative ? ratioLevel(m, tolerance.value, direction, tq) : differenceLevel(m, allowed, direction, tq);
+  const seDiff = Math.sqrt(combinedVariance(m, 1, -1));
+  const mde = (tq + studentTQuantileUpper(1 - power, m.df)) * seDiff;
+  const checks: MetricCheck[] = [level.check];
+  let rateSafe = true;
+  if (input.counts ?? looksLikeSparseCounts(c, e)) {
+    const rare = rareEventCheck(c, e, layout, direction, tolerance, alpha);
+    checks.push(rare.check);
+    rateSafe = rare.safe;
+  }
+  if (spreadPolicy !== 'ignore') checks.push(spreadCheck(c, e, layout, tolerance, spreadPolicy === 'fail'));
+
+  return {
+    ...base,
+    effect: m.meanA - m.meanB,
+    relativeEffect: controlMean !== 0 ? (m.meanA - m.meanB) / Math.abs(controlMean) : null,
+    ci: level.ci,
+    ...(level.relativeCi ? { relativeCi: level.relativeCi } : {}),
+    pValue: level.check.pValue,
+    checks,
+    mde,
+    mdeRelative: controlMean !== 0 ? mde / Math.abs(controlMean) : null,
+    safe: level.safe && rateSafe,
+    powerTooLow: allowed > 0 && mde > allowed,
+  };
+}
+
+function checkInputs(input: PairedJudgeInput, power: number): void {
+  const { name, alpha, tolerance, minSamples } = input;
+  if (!(alpha > 0 && alpha < 1)) throw new StatsInputError(`${name}: alpha must be strictly between 0 and 1, got ${alpha}`);
+  if (!(Number.isFinite(tolerance.value) && tolerance.value >= 0)) {
+    throw new StatsInputError(`${name}: tolerance must be a finite non-negative number, got ${tolerance.value}`);
+  }
+  if (!(minSamples >= 0)) throw new StatsInputError(`${name}: minSamples must be ≥ 0, got ${minSamples}`);
+  if (!(power > 0 && power < 1)) throw new StatsInputError(`${name}: power must be strictly between 0 and 1, got ${power}`);
+  if (input.windowSteps !== null && !(input.windowSteps >= 1)) throw new StatsInputError(`${name}: windowSteps must be ≥ 1, got ${input.windowSteps}`);
+}
+
+function unitsOf(m: PairedMoments, layout: UnitLayout): NonNullable<MetricVerdict['units']> {
+  return layout.kind === 'windows'
+    ? { layout: 'windows', count: m.units, df: m.df, stride: layout.stride }
+    : { layout: 'batches', count: m.units, df: m.df, stride: layout.size };
+}
+
+/** P(T ≤ t) and P(T ≥ t) for Student's t, with the degenerate t = ±∞ / NaN (no variance) handled. */
+function tails(t: number, df: number): { below: number; above: number } {
+  if (Number.isNaN(t)) return { below: 1, above: 1 };
+  return { below: studentTSf(-t, df), above: studentTSf(t, df) };
+}
+
+function sidedP(direction: Direction, pUp: number, pDown: number): number {
+  return direction === 'increase' ? pUp : direction === 'decrease' ? pDown : Math.min(1, 2 * Math.min(pUp, pDown));
+}
+
+interface Level {
+  check: MetricCheck;
+  ci: [number, number];
+  relativeCi?: [number, number];
+  safe: boolean;
+}
+
+/** Ratio of means against 1 ± δ, Fieller interval. */
+function ratioLevel(m: PairedMoments, delta: number, direction: Direction, tq: number): Level {
+  const e = m.meanA;
+  const c = m.meanB;
+  const contrastT = (r0: number): number => {
+    const se = Math.sqrt(combinedVariance(m, 1, -r0));
+    const d = e - r0 * c;
+    return se > 0 ? d / se : d === 0 ? NaN : d > 0 ? Infinity : -Infinity;
+  };
+  const pUp = tails(contrastT(1 + delta), m.df).above;
+  const pDown = delta < 1 ? tails(contrastT(1 - delta), m.df).below : 1;
+  const [lo, hi] = fieller(m, tq);
+  const ratio = e / c;
+  const harmful = (direction !== 'decrease' && ratio > 1 + delta) || (direction !== 'increase' && ratio < 1 - delta);
+  const safe = (direction === 'decrease' || hi <= 1 + delta) && (direction === 'increase' || lo >= 1 - delta);
+  return {
+    check: {
+      test: 'paired-ratio',
+      hypothesis: `the ratio of means experiment/control is within the band (no ${direction === 'increase' ? 'rise' : direction === 'decrease' ? 'drop' : 'change'} beyond ${Number((delta * 100).toPrecision(3))}%)`,
+      pValue: sidedP(direction, pUp, pDown),
+      adjustedPValue: sidedP(direction, pUp, pDown),
+      estimate: ratio,
+      ci: [lo, hi],
+      harmful,
+      rejected: false,
+      judged: true,
+    },
+    ci: [(lo - 1) * c, (hi - 1) * c],
+    relativeCi: [lo - 1, hi - 1],
+    safe,
+  };
+}
+
+/**
+ * Fieller's interval for R = μe/μc: every r whose contrast ē − r·c̄ is within
+ * tq standard errors of 0. Unbounded ([−∞, ∞]) when the control mean itself is
+ * not distinguishable from 0.
+ */
+function fieller(m: PairedMoments, tq: number): [number, number] {
+  const t2 = tq * tq;
+  const a = m.meanB * m.meanB - t2 * m.vbb;
+  const b = m.meanA * m.meanB - t2 * m.vab;
+  const c = m.meanA * m.meanA - t2 * m.vaa;
+  const disc = b * b - a * c;
+  if (!(a > 0) || !(disc >= 0)) return [-Infinity, Infinity];
+  const root = Math.sqrt(disc);
+  return [(b - root) / a, (b + root) / a];
+}
+
+/** Difference of means against ±band. */
+function differenceLevel(m: PairedMoments, allowed: number, direction: Direction, tq: number): Level {
+  const diff = m.meanA - m.meanB;
+  const se = Math.sqrt(combinedVariance(m, 1, -1));
+  const t = (d: number): number => (se > 0 ? d / se : d === 0 ? NaN : d > 0 ? Infinity : -Infinity);
+  const pUp = tails(t(diff - allowed), m.df).above;
+  const pDown = tails(t(diff + allowed), m.df).below;
+  const ci: [number, number] = [diff - tq * se, diff + tq * se];
+  const harmful = (direction !== 'decrease' && diff > allowed) || (direction !== 'increase' && diff < -allowed);
+  const safe = (direction === 'decrease' || ci[1] <= allowed) && (direction === 'increase' || ci[0] >= -allowed);
+  return {
+    check: {
+      test: 'paired-difference',
+      hypothesis: `the mean difference experiment − control is within ±${Number(allowed.toPrecision(4))}`,
+      pValue: sidedP(direction, pUp, pDown),
+      adjustedPValue: sidedP(direction, pUp, pDown),
+      estimate: diff,
+      ci,
+      harmful,
+      rejected: false,
+      judged: true,
+    },
+    ci,
+    safe,
+  };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
+/** Paired spread: mean absolute deviation from each group's median, experiment vs (1 + δ)× control's. */
+function spreadCheck(c: readonly number[], e: readonly number[], layout: UnitLayout, tolerance: Tolerance, judged: boolean): MetricCheck {
+  const mc = median(c);
+  const me = median(e);
+  const dc = c.map((v) => Math.abs(v - mc));
+  const de = e.map((v) => Math.abs(v - me));
+  const m = pairedMoments(de, dc, layout);
+  const w = tolerance.kind === 'relative' ? 1 + tolerance.value : 1;
+  const shift = tolerance.kind === 'relative' ? 0 : tolerance.value;
+  const d = m.meanA - w * m.meanB - shift;
+  const se = Math.sqrt(combinedVariance(m, 1, -w));
+  const t = se > 0 ? d / se : d > 0 ? Infinity : d < 0 ? -Infinity : NaN;
+  const pValue = m.df >= 1 ? tails(t, m.df).above : 1;
+  const ratio = m.meanB > 0 ? m.meanA / m.meanB : m.meanA > 0 ? Infinity : null;
+  const harmful = tolerance.kind === 'relative' ? ratio !== null && ratio > w : m.meanA - m.meanB > shift;
+  return {
+    test: 'paired-spread',
+    hypothesis: 'the experiment is not more spread out than the control beyond the band (paired mean absolute deviations)',
+    pValue,
+    adjustedPValue: pValue,
+    estimate: ratio,
+    ci: null,
+    harmful,
+    rejected: false,
+    judged,
+  };
+}
+
+/** Non-negative integers, at least half of them 0: per-step counts of rare events. */
+export function looksLikeSparseCounts(control: readonly number[], experiment: readonly number[]): boolean {
+  const all = [...control, ...experiment];
+  if (all.length === 0) return false;
+  let zeros = 0;
+  for (const v of all) {
+    if (!(Number.isInteger(v) && v >= 0)) return false;
+    if (v === 0) zeros++;
+  }
+  return zeros * 2 >= all.length;
+}
+
+/**
+ * Pearson dispersion of the split of events between the arms, per unit, at
+ * least 1: variance of the experiment's share beyond what independent events
+ * (binomial) would give. Averaged over phases.
+ */
+export function splitDispersion(c: readonly number[], e: readonly number[], layout: UnitLayout): number {
+  const step = layout.kind === 'windows' ? layout.stride : 1;
+  const phases = layout.kind === 'windows' ? layout.stride : 1;
+  const size = layout.kind === 'batches' ? layout.size : 1;
+  const estimates: number[] = [];
+  for (let p = 0; p < Math.min(phases, c.length); p++) {
+    const units: [number, number][] = [];
+    for (let i = p; i + size <= c.length; i += step * size) {
+      let uc = 0;
+      let ue = 0;
+      for (let j = i; j < i + size; j++) {
+        uc += c[j]!;
+        ue += e[j]!;
+      }
+      units.push([uc, ue]);
+    }
+    const total = units.reduce((s, [uc, ue]) => s + uc + ue, 0);
+    const share = total > 0 ? units.reduce((s, [, ue]) => s + ue, 0) / total : 0;
+    if (share <= 0 || share >= 1) continue;
+    let x2 = 0;
+    let k = 0;
+    for (const [uc, ue] of units) {
+      const nj = uc + ue;
+      if (nj <= 0) continue;
+      x2 += (ue - share * nj) ** 2 / (nj * share * (1 - share));
+      k += 1;
+    }
+    if (k >= 2) estimates.push(x2 / (k - 1));
+  }
+  if (estimates.length === 0) return 1;
+  return Math.max(1, estimates.reduce((a, b) => a + b, 0) / estimates.length);
+}
+
+function rareEventCheck(
+  c: readonly number[],
+  e: readonly number[],
+  layout: UnitLayout,
+  direction: Direction,
+  tolerance: Tolerance,
+  alpha: number,
+): { check: MetricCheck; safe: boolean } {
+  // Overlapping windows count each event `stride` times.
+  const overlap = layout.kind === 'windows' ? layout.stride : 1;
+  const phi = splitDispersion(c, e, layout);
+  const sum = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0);
+  const x = Math.round(sum(e) / overlap / phi);
+  const y = Math.round(sum(c) / overlap / phi);
+  const rel = tolerance.kind === 'relative' ? tolerance.value : 0;
+  const pUp = poissonRateTest(x, y, 1, 1, { ratio: 1 + rel, alternative: 'greater', confLevel: 1 - alpha }).pValue;
+  const pDown = rel < 1 ? poissonRateTest(x, y, 1, 1, { ratio: 1 - rel, alternative: 'less', confLevel: 1 - alpha }).pValue : 1;
+  const two = poissonRateTest(x, y, 1, 1, { alternative: 'two.sided', confLevel: 1 - alpha });
+  const ratio = two.estimate;
+  const diff = (sum(e) - sum(c)) / c.length;
+  const up = tolerance.kind === 'relative' ? ratio !== null && ratio > 1 + rel : diff > tolerance.value;
+  const down = tolerance.kind === 'relative' ? ratio !== null && ratio < 1 - rel : diff < -tolerance.value;
+  const [lo, hi] = two.confInt;
+  const safe = tolerance.kind !== 'relative' || ((direction === 'decrease' || hi <= 1 + rel) && (direction === 'increase' || lo >= 1 - rel));
+  const pValue = sidedP(direction, pUp, pDown);
+  return {
+    check: {
+      test: 'overdispersed-poisson',
+      hypothesis:
+        `the experiment's event rate is within the band of the control's ` +
+        `(${x} vs ${y} events after dividing by the dispersion ${Number(phi.toPrecision(3))})`,
+      pValue,
+      adjustedPValue: pValue,
+      estimate: ratio,
+      ci: [lo, hi],
+      harmful: (direction !== 'decrease' && up) || (direction !== 'increase' && down),
+      rejected: false,
+      judged: true,
+    },
+    safe,
+  };
+}
