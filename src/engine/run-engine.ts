@@ -20,20 +20,19 @@ import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
 import type { MetricSource, Sample, TimeRange } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
-import type { Experiment, SloGuardrail, SteadyStateMetric, ThresholdGuardrail } from '../spec/schema.ts';
+import type { Experiment, SloGuardrail, ThresholdGuardrail } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
-import { judgeFamily, judgeMetric, type MetricVerdict } from '../stats/verdict.ts';
-import { initSequentialMean, resultSequentialMean, updateSequentialMean, type SequentialMeanState } from '../stats/sequential-mean.ts';
+import { judgeFamily } from '../stats/verdict.ts';
 import {
   burnRateWindows,
   decide,
   evaluateSlo,
   evaluateThreshold,
-  formatNumber,
   noDataGraceLooks,
   type GuardrailCounters,
   type GuardrailOutcome,
 } from './guardrails.ts';
+import { judgeCollected, KpiGuardrails } from './kpi-guardrails.ts';
 import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 
 /**
@@ -92,8 +91,8 @@ class RunExecution {
   /** Per metric and group, the timestamp of the last sample already collected. */
   private readonly collectedUntil = new Map<string, number>();
   private readonly counters = new Map<string, GuardrailCounters>();
-  /** Sequential-test state of each KPI-comparison guardrail (plain JSON, one look at a time). */
-  private readonly compareStates = new Map<string, { test: SequentialMeanState; fedUntil: number }>();
+  /** The KPI-comparison guardrails' sequential tests (kpi-guardrails.ts). */
+  private readonly kpi: KpiGuardrails;
 
   constructor(
     private readonly experiment: Experiment,
@@ -101,6 +100,7 @@ class RunExecution {
     private readonly opts: RunOptions,
   ) {
     this.spec = experiment.spec;
+    this.kpi = new KpiGuardrails(experiment.spec);
     this.now = deps.now ?? Date.now;
     this.signal = opts.signal ?? new AbortController().signal;
     this.telemetry = deps.telemetry ?? NOOP_TELEMETRY;
@@ -275,7 +275,21 @@ class RunExecution {
     // A guardrail already breached means the system is not in steady state: do not inject.
     const breach = await this.evaluateGuardrails(true);
     if (breach) throw new NotStarted(`preflight: guardrail "${breach.guardrail}" already breached: ${breach.reason}`);
+    await this.armKpiGuardrails();
     await this.emit('preflight.ok', 'source, injector and steady state look healthy');
+  }
+
+  /** Learn each KPI guardrail's noise from its metric's history before the window (no burn-in in the window). */
+  private async armKpiGuardrails(): Promise<void> {
+    const end = this.now();
+    const armed = await this.kpi.armFromSource(async (metric, group, lookbackMs) => {
+      const result = await this.deps.source.queryRange(renderQuery(metric.query, this.vars(group)), this.range(end - lookbackMs, end), this.signal);
+      return result.series.length === 1 ? (result.series[0]?.samples ?? []) : [];
+    }, (err) => {
+      if (this.signal.aborted) throw this.abortError();
+      this.log.debug({ err }, 'history query failed; the guardrail learns its noise in the window');
+    });
+    for (const a of armed) await this.emit('guardrail.armed', `guardrail "${a.guardrail}": ${a.how}`, { guardrail: a.guardrail, noise: a.noise, steps: a.steps });
   }
 
   /**
@@ -386,56 +400,24 @@ class RunExecution {
     return info;
   }
 
-  /**
-   * KPI comparison guardrails: each new step where both groups have a sample
-   * is one look of the anytime-valid sequential test on the per-step
-   * difference (src/stats/sequential-mean.ts), against the metric's own
-   * direction and tolerance. It halts the moment the test rejects "no harm
-   * beyond tolerance"; being anytime-valid, looking every step costs nothing.
-   */
+  /** KPI comparison guardrails (kpi-guardrails.ts): feed the new paired steps, halt on the first rejection. */
   private async evaluateCompares(added: boolean): Promise<HaltInfo | undefined> {
-    for (const g of this.spec.guardrails) {
-      if (g.kind !== 'compare') continue;
-      const metric = this.spec.steadyState.find((m) => m.name === g.compare) as SteadyStateMetric;
-      let state = this.compareStates.get(g.name) ?? {
-        test: initSequentialMean({
-          alpha: g.alpha ?? this.spec.analysis.alpha,
-          direction: metric.direction,
-          tolerance: metric.tolerance,
-          minLooks: Math.min(30, metric.minSamples ?? this.spec.analysis.minSamples),
-        }),
-        fedUntil: -Infinity,
-      };
-      const control = this.run.series.find((s) => s.metric === metric.name && s.group === 'control')?.samples ?? [];
-      const experiment = new Map((this.run.series.find((s) => s.metric === metric.name && s.group === 'experiment')?.samples ?? []).map((p) => [p.t, p.v]));
-      let looks = 0;
-      for (const c of control) {
-        if (c.t <= state.fedUntil) continue;
-        const e = experiment.get(c.t);
-        if (e === undefined) continue;
-        state = { test: updateSequentialMean(state.test, { control: c.v, experiment: e }), fedUntil: c.t };
-        looks += 1;
-      }
-      this.compareStates.set(g.name, state);
-      const result = resultSequentialMean(state.test);
-      const counters = this.countersOf(g.name);
-      if (looks > 0 || added) {
-        this.observe(g.name, this.now(), result.estimate, result.stoppedAt !== null);
-      }
-      if (result.stoppedAt !== null) {
-        const reason = `${metric.name}: experiment worse than control beyond tolerance (anytime-valid p = ${result.pValue.toPrecision(3)} ≤ ${result.alpha}; effect ${formatNumber(result.estimate ?? NaN)}, ${Math.round((1 - result.alpha) * 100)}% confidence sequence [${formatNumber(result.ci[0])}, ${formatNumber(result.ci[1])}], ${result.n} looks)`;
-        const info = this.haltInfo(g.name, 'compare', reason, undefined, { alpha: result.alpha });
-        if (result.estimate !== null) info.value = result.estimate;
+    for (const look of this.kpi.feed(this.run.series)) {
+      if (look.looks > 0 || added) this.observe(look.guardrail, this.now(), look.estimate, look.halt !== undefined);
+      if (look.halt) {
+        const info = this.haltInfo(look.guardrail, 'compare', look.halt.reason, undefined, { alpha: look.halt.alpha });
+        if (look.halt.estimate !== null) info.value = look.halt.estimate;
         return info;
       }
       // No new paired step for a while is missing data, like any other guardrail.
-      if (looks === 0) {
-        const reason = decide(counters, { kind: 'no-data', reason: `no new samples of "${metric.name}" for both groups` }, {
+      const counters = this.countersOf(look.guardrail);
+      if (look.looks === 0) {
+        const reason = decide(counters, { kind: 'no-data', reason: 'no new samples of the metric for both groups' }, {
           for: 1,
           onNoData: this.spec.onNoData,
           noDataLooks: this.noDataLooks(),
         });
-        if (reason) return this.haltInfo(g.name, 'no-data', reason, undefined, {});
+        if (reason) return this.haltInfo(look.guardrail, 'no-data', reason, undefined, {});
       } else {
         counters.noData = 0;
       }
@@ -567,11 +549,15 @@ class RunExecution {
         if (kept) kept.samples = [...(samples[group] ?? [])];
         else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
       }
-      const verdict = this.judge(metric, samples.control ?? [], samples.experiment ?? []);
-      if (missing && verdict.verdict !== 'fail') verdict.reason = `${missing}; ${verdict.reason}`;
+      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? []);
+      if (missing) verdict.note = verdict.note ? `${missing}; ${verdict.note}` : missing;
       run.metrics.push(verdict);
-      await this.emit('metric.judged', `${metric.name}: ${verdict.verdict} — ${verdict.reason}`, {
-        metric: metric.name,
+    }
+    // One Holm family for the run, computed once: the events, the stored verdicts and the headline agree.
+    run.metrics = judgeFamily(run.metrics, { method: 'holm' }).metrics;
+    for (const verdict of run.metrics) {
+      await this.emit('metric.judged', `${verdict.name}: ${verdict.verdict} — ${verdict.reason}`, {
+        metric: verdict.name,
         verdict: verdict.verdict,
         pValue: verdict.pValue,
         effect: verdict.effect,
@@ -579,15 +565,4 @@ class RunExecution {
     }
   }
 
-  private judge(metric: SteadyStateMetric, control: Sample[], experimentSamples: Sample[]): MetricVerdict {
-    return judgeMetric({
-      name: metric.name,
-      control: control.map((s) => s.v),
-      experiment: experimentSamples.map((s) => s.v),
-      direction: metric.direction,
-      tolerance: metric.tolerance,
-      alpha: this.spec.analysis.alpha,
-      minSamples: metric.minSamples ?? this.spec.analysis.minSamples,
-    });
-  }
 }

@@ -874,6 +874,7 @@ interface RequestSpec {
 }
 
 export const datadogSource: MetricSourceFactory<DatadogConfig> = {
+  endExclusive: true,
   kind: 'datadog',
   configSchema: datadogConfigSchema,
   create: (config, deps) => new DatadogSource(config, deps),

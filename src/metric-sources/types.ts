@@ -66,10 +66,27 @@ export interface MetricSourceFactory<C = unknown> {
   readonly kind: string;
   /** Schema of `spec.source` for this kind (the object includes `kind`). */
   readonly configSchema: z.ZodType<C>;
+  /**
+   * The source leaves out the point at the end of a range (Datadog v2: that
+   * bucket is still filling), so a window of d at step s yields one sample
+   * fewer. Validation counts with it (guaranteedSamples) to promise what
+   * collection gives.
+   */
+  readonly endExclusive?: boolean;
   create(config: C, deps: SourceDeps): MetricSource;
 }
 
 export interface SourceDeps {
   /** Default per-request timeout in ms when the config gives none. */
   timeoutMs?: number;
+}
+
+/**
+ * Samples per group a fault window of `durationMs` is guaranteed to yield at
+ * `stepMs`: the engine queries [⌈open/step⌉·step, ⌊close/step⌋·step], which
+ * holds ⌊d/s⌋ points when the window opens off a step boundary (and one more
+ * when it opens on one); an end-exclusive source drops the last.
+ */
+export function guaranteedSamples(durationMs: number, stepMs: number, endExclusive: boolean): number {
+  return Math.max(0, Math.floor(durationMs / stepMs) - (endExclusive ? 1 : 0));
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { injectorRegistry, knownInjectorKinds } from '../injectors/registry.ts';
 import { metricSourceRegistry, knownSourceKinds } from '../metric-sources/registry.ts';
+import { guaranteedSamples } from '../metric-sources/types.ts';
 import { notifySchema } from '../notifiers/notify-schema.ts';
 import { annotateQueryBackend, templatedQuery } from '../queries/spec-query.ts';
 import { scheduleSchema } from '../triggers/schedule-schema.ts';
@@ -99,6 +100,8 @@ const steadyStateMetric = z.strictObject({
   tolerance: tolerance.prefault('10%'),
   /** Override of `analysis.minSamples` for this metric. */
   minSamples: z.int().min(3).optional(),
+  /** A rise in spread: `report` it beside the verdict (default), `fail` the metric on it, or `ignore` it. */
+  spread: z.enum(['ignore', 'report', 'fail']).default('report'),
 });
 
 const thresholdGuardrail = z
@@ -213,6 +216,10 @@ const analysis = z.strictObject({
   settle: durationMs.optional(),
   /** Missing data is tolerated this long before it halts (onNoData: halt). Default: 2 × interval. */
   noDataGrace: durationMs.optional(),
+  /** `paired` (default): dependence-aware (ADR 013). `mann-whitney`: Kayenta parity, assumes independent samples. */
+  method: z.enum(['paired', 'mann-whitney']).default('paired'),
+  /** How far back `compare:` guardrails learn the metric's noise before the window. Default: 40 range windows, 10 min to 1 h. */
+  history: durationMs.optional(),
 });
 
 // Continuous verification and notifications: defined with their features (issue 9).
@@ -233,7 +240,7 @@ export const experimentSchema = z
       fault,
       guardrails: z.array(guardrail).max(LIMITS.maxGuardrails).default([]),
       onNoData: z.enum(['halt', 'ignore']).default('halt'),
-      analysis: analysis.default({ interval: 5_000, alpha: 0.05, minSamples: 30, baseline: 0 }),
+      analysis: analysis.default({ interval: 5_000, alpha: 0.05, minSamples: 30, baseline: 0, method: 'paired' }),
       schedule: schedule.optional(),
       notify: notify.optional(),
     })),
@@ -271,9 +278,10 @@ export const experimentSchema = z
     });
     spec.steadyState.forEach((m) => {
       const minSamples = m.minSamples ?? spec.analysis.minSamples;
-      const possible = Math.floor(spec.fault.duration / spec.source.step) + 1;
+      const endExclusive = metricSourceRegistry.get(spec.source.kind)?.endExclusive === true;
+      const possible = guaranteedSamples(spec.fault.duration, spec.source.step, endExclusive);
       if (possible < minSamples) {
-        issue(['spec', 'fault', 'duration'], `gives at most ${possible} samples per group at step ${spec.source.step}ms, below minSamples ${minSamples} for metric "${m.name}"`);
+        issue(['spec', 'fault', 'duration'], `guarantees ${possible} samples per group at step ${spec.source.step}ms${endExclusive ? ` (${spec.source.kind} leaves out the point at the window's end)` : ''}, below minSamples ${minSamples} for metric "${m.name}"`);
       }
     });
     if (spec.analysis.interval >= spec.fault.duration) {

@@ -64,20 +64,21 @@ export function judgePaired(input: PairedJudgeInput): MetricVerdict {
   const spreadPolicy = input.spread ?? 'report';
   checkInputs(input, power);
 
+  // Aligned by step (position i is step i); pairs with a non-finite value are left out where they stand.
+  const n0 = Math.min(input.control.length, input.experiment.length);
+  const cAll = input.control.slice(0, n0);
+  const eAll = input.experiment.slice(0, n0);
   const c: number[] = [];
   const e: number[] = [];
-  const n0 = Math.min(input.control.length, input.experiment.length);
   for (let i = 0; i < n0; i++) {
-    const cv = input.control[i]!;
-    const ev = input.experiment[i]!;
-    if (Number.isFinite(cv) && Number.isFinite(ev)) {
-      c.push(cv);
-      e.push(ev);
+    if (Number.isFinite(cAll[i]) && Number.isFinite(eAll[i])) {
+      c.push(cAll[i]!);
+      e.push(eAll[i]!);
     }
   }
-  const unpaired = input.control.length + input.experiment.length - 2 * c.length;
+  const unpaired = input.control.filter(Number.isFinite).length + input.experiment.filter(Number.isFinite).length - 2 * c.length;
   const layout = unitLayout(input.windowSteps, c.length);
-  const m = pairedMoments(e, c, layout);
+  const m = pairedMoments(eAll, cAll, layout);
   const controlMean = m.meanB;
   const relative = tolerance.kind === 'relative' && controlMean > 0;
   const allowed = tolerance.kind === 'absolute' ? tolerance.value : Number.isFinite(controlMean) ? tolerance.value * Math.abs(controlMean) : 0;
@@ -117,11 +118,11 @@ export function judgePaired(input: PairedJudgeInput): MetricVerdict {
   const checks: MetricCheck[] = [level.check];
   let rateSafe = true;
   if (input.counts ?? looksLikeSparseCounts(c, e)) {
-    const rare = rareEventCheck(c, e, layout, direction, tolerance, alpha);
+    const rare = rareEventCheck(cAll, eAll, layout, direction, tolerance, alpha);
     checks.push(rare.check);
     rateSafe = rare.safe;
   }
-  if (spreadPolicy !== 'ignore') checks.push(spreadCheck(c, e, layout, tolerance, spreadPolicy === 'fail'));
+  if (spreadPolicy !== 'ignore') checks.push(spreadCheck(cAll, eAll, layout, tolerance, spreadPolicy === 'fail'));
 
   return {
     ...base,
@@ -256,10 +257,11 @@ function median(xs: readonly number[]): number {
 
 /** Paired spread: mean absolute deviation from each group's median, experiment vs (1 + δ)× control's. */
 function spreadCheck(c: readonly number[], e: readonly number[], layout: UnitLayout, tolerance: Tolerance, judged: boolean): MetricCheck {
-  const mc = median(c);
-  const me = median(e);
-  const dc = c.map((v) => Math.abs(v - mc));
-  const de = e.map((v) => Math.abs(v - me));
+  const both = c.map((v, i) => Number.isFinite(v) && Number.isFinite(e[i]));
+  const mc = median(c.filter((_, i) => both[i]));
+  const me = median(e.filter((_, i) => both[i]));
+  const dc = c.map((v, i) => (both[i] ? Math.abs(v - mc) : NaN));
+  const de = e.map((v, i) => (both[i] ? Math.abs(v - me) : NaN));
   const m = pairedMoments(de, dc, layout);
   const w = tolerance.kind === 'relative' ? 1 + tolerance.value : 1;
   const shift = tolerance.kind === 'relative' ? 0 : tolerance.value;
@@ -310,6 +312,7 @@ export function splitDispersion(c: readonly number[], e: readonly number[], layo
       let uc = 0;
       let ue = 0;
       for (let j = i; j < i + size; j++) {
+        if (!(Number.isFinite(c[j]) && Number.isFinite(e[j]))) continue;
         uc += c[j]!;
         ue += e[j]!;
       }
@@ -343,7 +346,8 @@ function rareEventCheck(
   // Overlapping windows count each event `stride` times.
   const overlap = layout.kind === 'windows' ? layout.stride : 1;
   const phi = splitDispersion(c, e, layout);
-  const sum = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0);
+  const both = (i: number): boolean => Number.isFinite(c[i]) && Number.isFinite(e[i]);
+  const sum = (v: readonly number[]): number => v.reduce((a, b, i) => (both(i) ? a + b : a), 0);
   const x = Math.round(sum(e) / overlap / phi);
   const y = Math.round(sum(c) / overlap / phi);
   const rel = tolerance.kind === 'relative' ? tolerance.value : 0;
@@ -351,7 +355,7 @@ function rareEventCheck(
   const pDown = rel < 1 ? poissonRateTest(x, y, 1, 1, { ratio: 1 - rel, alternative: 'less', confLevel: 1 - alpha }).pValue : 1;
   const two = poissonRateTest(x, y, 1, 1, { alternative: 'two.sided', confLevel: 1 - alpha });
   const ratio = two.estimate;
-  const diff = (sum(e) - sum(c)) / c.length;
+  const diff = (sum(e) - sum(c)) / Math.max(1, c.filter((_, i) => both(i)).length);
   const up = tolerance.kind === 'relative' ? ratio !== null && ratio > 1 + rel : diff > tolerance.value;
   const down = tolerance.kind === 'relative' ? ratio !== null && ratio < 1 - rel : diff < -tolerance.value;
   const [lo, hi] = two.confInt;

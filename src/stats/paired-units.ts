@@ -79,11 +79,21 @@ export interface PairedMoments {
 }
 
 export function pairedMoments(a: readonly number[], b: readonly number[], layout: UnitLayout): PairedMoments {
-  const n = Math.min(a.length, b.length);
-  const meanA = mean(a.slice(0, n));
-  const meanB = mean(b.slice(0, n));
-  const ua = toUnits(a.slice(0, n), layout);
-  const ub = toUnits(b.slice(0, n), layout);
+  // Position i is step i; a pair with a non-finite value is left out where it stands, so phases keep to disjoint windows.
+  const n0 = Math.min(a.length, b.length);
+  const ok = (i: number): boolean => Number.isFinite(a[i]) && Number.isFinite(b[i]);
+  let n = 0;
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < n0; i++) {
+    if (!ok(i)) continue;
+    n += 1;
+    sa += a[i]!;
+    sb += b[i]!;
+  }
+  const meanA = n > 0 ? sa / n : NaN;
+  const meanB = n > 0 ? sb / n : NaN;
+  const { ua, ub } = unitPairs(a, b, n0, ok, layout);
   let vaa = 0;
   let vbb = 0;
   let vab = 0;
@@ -111,8 +121,40 @@ export function pairedMoments(a: readonly number[], b: readonly number[], layout
     vab += sab / (m - 1) / m;
     phases += 1;
   });
-  if (phases === 0) return { n, meanA, meanB, vaa: NaN, vbb: NaN, vab: NaN, df: 0, units: units === Infinity ? 0 : units, layout };
+  if (units === Infinity) units = 0;
+  if (phases === 0) return { n, meanA, meanB, vaa: NaN, vbb: NaN, vab: NaN, df: 0, units, layout };
   return { n, meanA, meanB, vaa: vaa / phases, vbb: vbb / phases, vab: vab / phases, df: Math.max(0, units - 1), units, layout };
+}
+
+/** The unit values of both series, per phase: finite pairs at their step (windows), or means of a batch's finite pairs (batches, at least half finite). */
+function unitPairs(a: readonly number[], b: readonly number[], n0: number, ok: (i: number) => boolean, layout: UnitLayout): { ua: number[][]; ub: number[][] } {
+  if (layout.kind === 'windows') {
+    const ua: number[][] = Array.from({ length: Math.min(layout.stride, n0) }, () => []);
+    const ub: number[][] = Array.from({ length: Math.min(layout.stride, n0) }, () => []);
+    for (let i = 0; i < n0; i++) {
+      if (!ok(i)) continue;
+      ua[i % layout.stride]!.push(a[i]!);
+      ub[i % layout.stride]!.push(b[i]!);
+    }
+    return { ua, ub };
+  }
+  const ua: number[] = [];
+  const ub: number[] = [];
+  for (let i = 0; i + layout.size <= n0; i += layout.size) {
+    let k = 0;
+    let sa = 0;
+    let sb = 0;
+    for (let j = i; j < i + layout.size; j++) {
+      if (!ok(j)) continue;
+      k += 1;
+      sa += a[j]!;
+      sb += b[j]!;
+    }
+    if (k * 2 < layout.size || k === 0) continue;
+    ua.push(sa / k);
+    ub.push(sb / k);
+  }
+  return { ua: [ua], ub: [ub] };
 }
 
 /** Var(wa·mean a + wb·mean b), never negative. */
