@@ -111,7 +111,10 @@ test('KPI comparison halts on a significant drop beyond tolerance, and not in an
   assert.equal(run.state, 'halted', run.reason);
   assert.equal(run.halt?.kind, 'compare');
   assert.match(run.halt?.reason ?? '', /sps: experiment worse than control beyond tolerance \(anytime-valid p = /);
-  assert.ok((run.halt?.value ?? 0) < -15, `effect ${run.halt?.value}`);
+  // With a relative tolerance the guardrail's value is the ratio experiment/control (100 − 20 vs 100).
+  assert.ok((run.halt?.value ?? 1) < 0.85, `ratio ${run.halt?.value}`);
+  assert.match(run.halt?.reason ?? '', /noise learned from the history before the window/);
+  assert.ok(run.events.some((e) => e.type === 'guardrail.armed' && /noise learned from \d+ steps before the window/.test(e.message)));
   assert.ok(Date.parse(run.window?.closedAt ?? '') - opened() < 15_000, 'halted long before the deadline');
 });
 

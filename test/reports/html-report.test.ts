@@ -55,7 +55,7 @@ describe('HTML report', () => {
       assert.ok(html.includes(`(${m.control.n})`));
     }
     assert.match(html, /95% CI/);
-    assert.match(html, /Mann-Whitney U/);
+    assert.match(html, /paired ratio of means on independent windows/);
     assert.match(html, /Holm-adjusted/);
     // Units read from the query: rate() is per second, a _seconds histogram quantile is seconds.
     assert.match(html, /checkout-sps \(per second\)/);

@@ -107,7 +107,7 @@ test('semantic checks: duplicate names, too few samples, interval ≥ duration',
   if (r.ok) return;
   const messages = r.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
   assert.match(messages, /spec\.steadyState\[1\]\.name: duplicate name "checkout-sps"/);
-  assert.match(messages, /spec\.fault\.duration: gives at most 6 samples per group/);
+  assert.match(messages, /spec\.fault\.duration: guarantees 5 samples per group/);
   assert.match(messages, /spec\.analysis\.interval: must be shorter than fault\.duration/);
 });
 

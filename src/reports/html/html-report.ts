@@ -319,6 +319,10 @@ const TESTS: Record<string, string> = {
   'mann-whitney': 'Mann-Whitney U (shift, Hodges–Lehmann)',
   'brown-forsythe': 'Brown–Forsythe (spread)',
   'poisson-rate': 'exact Poisson (event rate)',
+  'paired-ratio': 'paired ratio of means on independent windows (Fieller interval)',
+  'paired-difference': 'paired difference of means on independent windows',
+  'paired-spread': 'paired spread (reported unless the spec judges it)',
+  'overdispersed-poisson': 'Poisson with dispersion (event rate)',
 };
 
 /** The tests a verdict rests on, by name; their p-values are in the table below it. */
