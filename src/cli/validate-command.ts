@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { EXIT_BAD_INPUT } from '../engine/types.ts';
 import type { InputIssue } from '../lib/errors.ts';
+import { metricShapes } from '../engine/kpi-guardrails.ts';
+import { describeShape, shapeWarnings } from '../queries/query-shape.ts';
 import { parseExperiment } from '../spec/load.ts';
+import type { Experiment } from '../spec/schema.ts';
 
 /** `FILE:LINE path.to.field: message` — the line format editors and CI annotate from. */
 export function formatIssue(file: string, issue: InputIssue): string {
@@ -31,6 +34,7 @@ export async function validateCommand(files: string[]): Promise<number> {
     const result = parseExperiment(read.text);
     if (result.ok) {
       process.stdout.write(`${file}: valid (${result.experiment.metadata.name})\n`);
+      process.stdout.write(judgingNotes(file, result.experiment).join(''));
     } else {
       bad = true;
       const sorted = [...result.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
@@ -38,4 +42,26 @@ export async function validateCommand(files: string[]): Promise<number> {
     }
   }
   return bad ? EXIT_BAD_INPUT : 0;
+}
+
+/**
+ * How each steady-state metric will be judged (the query's window at the
+ * run's step, and how many independent windows the fault gives), and a
+ * warning for every query that cannot be judged soundly. Warnings do not
+ * change the exit code: the spec is valid, the verdict may just be weak.
+ */
+export function judgingNotes(file: string, experiment: Experiment): string[] {
+  const { spec } = experiment;
+  const shapes = metricShapes(spec);
+  const lines: string[] = [];
+  spec.steadyState.forEach((m, i) => {
+    const shape = shapes.get(m.name);
+    if (!shape) return;
+    const method = spec.analysis.method === 'paired' ? '' : ' (judged by Mann-Whitney, which assumes independent samples)';
+    lines.push(`  ${m.name}: ${describeShape(shape, spec.source.step, spec.fault.duration)}${method}\n`);
+    for (const w of shapeWarnings(shape, spec.source.step, spec.fault.duration)) {
+      lines.push(`${file}: warning: spec.steadyState[${i}].query: ${w}\n`);
+    }
+  });
+  return lines;
 }

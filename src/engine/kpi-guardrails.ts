@@ -67,11 +67,13 @@ export class KpiGuardrails {
     return !this.spec.guardrails.some((g) => g.kind === 'compare');
   }
 
-  /** The metrics whose history is needed, with the lookback of each. */
+  /** Every steady-state metric's history is read (the verdict pools its noise too), with the lookback of each. */
   historyNeeds(): { metric: SteadyStateMetric; lookbackMs: number }[] {
-    const names = new Set(this.spec.guardrails.flatMap((g) => (g.kind === 'compare' ? [g.compare] : [])));
-    return this.spec.steadyState.filter((m) => names.has(m.name)).map((metric) => ({ metric, lookbackMs: historyMs(this.spec, this.shapeOf(metric)) }));
+    return this.spec.steadyState.map((metric) => ({ metric, lookbackMs: historyMs(this.spec, this.shapeOf(metric)) }));
   }
+
+  /** What was read before the window, per metric, for the fixed-horizon judge. */
+  readonly history = new Map<string, { control: Sample[]; experiment: Sample[] } | null>();
 
   /** Arm every compare guardrail with the noise learned from its metric's history (null: none usable). */
   arm(history: Map<string, { control: Sample[]; experiment: Sample[] } | null>): { guardrail: string; noise: 'history' | 'window'; steps: number }[] {
@@ -111,8 +113,7 @@ export class KpiGuardrails {
     fetch: (metric: SteadyStateMetric, group: 'control' | 'experiment', lookbackMs: number) => Promise<Sample[]>,
     onError: (err: unknown) => void,
   ): Promise<{ guardrail: string; noise: 'history' | 'window'; steps: number; how: string }[]> {
-    if (this.empty) return [];
-    const history = new Map<string, { control: Sample[]; experiment: Sample[] } | null>();
+    const history = this.history;
     for (const { metric, lookbackMs } of this.historyNeeds()) {
       try {
         const [control, experiment] = await Promise.all([fetch(metric, 'control', lookbackMs), fetch(metric, 'experiment', lookbackMs)]);
@@ -213,10 +214,17 @@ function smallestGap(times: number[]): number {
  * on one grid of steps with the query's window for the default judge (ADR 013),
  * each group's values as they are for Kayenta's.
  */
-export function judgeCollected(spec: Spec, metric: SteadyStateMetric, control: Sample[], experiment: Sample[]): MetricVerdict {
+export function judgeCollected(
+  spec: Spec,
+  metric: SteadyStateMetric,
+  control: Sample[],
+  experiment: Sample[],
+  history?: { control: Sample[]; experiment: Sample[] } | null,
+): MetricVerdict {
   const shape = metricShapes(spec).get(metric.name);
   const paired = spec.analysis.method === 'paired';
   const grid = paired ? pairByTime(control, experiment, spec.source.step) : { control: control.map((s) => s.v), experiment: experiment.map((s) => s.v) };
+  const before = paired && history ? pairByTime(history.control, history.experiment, spec.source.step) : null;
   return judgeMetric({
     name: metric.name,
     method: spec.analysis.method,
@@ -229,5 +237,6 @@ export function judgeCollected(spec: Spec, metric: SteadyStateMetric, control: S
     windowSteps: shape && shape.windowMs !== null ? shape.windowSteps : null,
     spread: metric.spread,
     ...(shape ? { shape: describeShape(shape, spec.source.step, spec.fault.duration) } : {}),
+    ...(before ? { history: { ...before, model: shape?.kind === 'counter-rate' ? ('counts' as const) : ('gauss' as const) } } : {}),
   });
 }

@@ -412,10 +412,11 @@ class RunExecution {
       // No new paired step for a while is missing data, like any other guardrail.
       const counters = this.countersOf(look.guardrail);
       if (look.looks === 0) {
+        // At least three ticks: one incremental fetch that timed out under load is not missing data.
         const reason = decide(counters, { kind: 'no-data', reason: 'no new samples of the metric for both groups' }, {
           for: 1,
           onNoData: this.spec.onNoData,
-          noDataLooks: this.noDataLooks(),
+          noDataLooks: Math.max(3, this.noDataLooks()),
         });
         if (reason) return this.haltInfo(look.guardrail, 'no-data', reason, undefined, {});
       } else {
@@ -437,25 +438,28 @@ class RunExecution {
     const step = this.spec.source.step;
     const timeout = AbortSignal.timeout(Math.max(500, Math.floor(this.spec.analysis.interval * 0.8)));
     const signal = AbortSignal.any([this.signal, timeout]);
-    for (const metric of this.spec.steadyState) {
-      for (const group of GROUPS) {
-        const key = `${metric.name}\u0000${group}`;
-        const from = (this.collectedUntil.get(key) ?? Date.parse(window.openedAt) - step) + step;
-        const range = this.range(from, this.now());
-        if (range.end.getTime() < range.start.getTime()) continue;
-        const query = renderQuery(metric.query, this.vars(group));
-        let samples: Sample[];
-        try {
-          const result = await this.deps.source.queryRange(query, range, signal);
-          samples = result.series.length === 1 ? (result.series[0]?.samples ?? []) : [];
-        } catch (err) {
-          if (this.signal.aborted) throw this.abortError();
-          // A missed chunk is fine: the final query after the window fills it.
-          this.log.debug({ err, metric: metric.name, group }, 'incremental sample query failed');
-          continue;
-        }
-        if ((await this.addSamples(metric.name, group, query, samples)) > 0) added = true;
-      }
+    // All queries at once: one slow answer must not starve the others of the tick's budget.
+    const chunks = await Promise.all(
+      this.spec.steadyState.flatMap((metric) =>
+        GROUPS.map(async (group) => {
+          const from = (this.collectedUntil.get(`${metric.name}\u0000${group}`) ?? Date.parse(window.openedAt) - step) + step;
+          const range = this.range(from, this.now());
+          if (range.end.getTime() < range.start.getTime()) return null;
+          const query = renderQuery(metric.query, this.vars(group));
+          try {
+            const result = await this.deps.source.queryRange(query, range, signal);
+            return { metric: metric.name, group, query, samples: result.series.length === 1 ? (result.series[0]?.samples ?? []) : [] };
+          } catch (err) {
+            // A missed chunk is fine: the final query after the window fills it.
+            this.log.debug({ err, metric: metric.name, group }, 'incremental sample query failed');
+            return null;
+          }
+        }),
+      ),
+    );
+    if (this.signal.aborted) throw this.abortError();
+    for (const chunk of chunks) {
+      if (chunk && (await this.addSamples(chunk.metric, chunk.group, chunk.query, chunk.samples)) > 0) added = true;
     }
     return added;
   }
@@ -549,7 +553,7 @@ class RunExecution {
         if (kept) kept.samples = [...(samples[group] ?? [])];
         else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
       }
-      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? []);
+      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? [], this.kpi.history.get(metric.name));
       if (missing) verdict.note = verdict.note ? `${missing}; ${verdict.note}` : missing;
       run.metrics.push(verdict);
     }

@@ -31,7 +31,9 @@ export function reasonOf(m: MetricVerdict, familySize: number): string {
       : '';
   const pLabel = m.method === 'paired' ? `p(${change} beyond band)` : 'p';
   const evidence = `${interval}, ${pLabel}=${pText(level.pValue)}${adjusted(level)}${level.rejected ? ` < alpha ${num(m.alpha)}` : ''}`;
-  const unitsText = m.units ? `; ${m.units.count} independent ${m.units.layout} per group` : '';
+  const unitsText = m.units
+    ? `; ${m.units.count} independent ${m.units.layout} per group${m.units.historyDf !== undefined ? `, noise pooled with ${m.units.historyDf + 1} windows before the fault` : ''}`
+    : '';
   const others = m.checks
     .slice(1)
     .map((c) => `; ${checkText(c, m.alpha)}`)

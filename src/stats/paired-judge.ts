@@ -37,6 +37,7 @@ import { StatsInputError } from './errors.ts';
 import { combinedVariance, pairedMoments, unitLayout, type PairedMoments, type UnitLayout } from './paired-units.ts';
 import { poissonRateTest } from './poisson-rate.ts';
 import { studentTQuantileUpper, studentTSf } from './special.ts';
+import { noiseFromHistory, type NoiseModel } from './sequential-windowed.ts';
 import type { Direction, MetricCheck, MetricVerdict, SpreadPolicy } from './verdict-types.ts';
 
 export interface PairedJudgeInput {
@@ -53,6 +54,15 @@ export interface PairedJudgeInput {
   counts?: boolean;
   spread?: SpreadPolicy;
   power?: number;
+  /**
+   * Both groups before the window, aligned by step like the window's values,
+   * and how their noise behaves (`counts` for counter rates, `gauss` else).
+   * The noise learned there is pooled with the window's own (weighted by
+   * degrees of freedom), so a short window is not judged on three windows'
+   * worth of variance alone. Assumes the fault leaves the metric's noise
+   * alone; the spread check reports when it does not.
+   */
+  history?: { control: readonly number[]; experiment: readonly number[]; model: NoiseModel };
 }
 
 /** Fewest independent units per group for a verdict other than inconclusive. */
@@ -78,7 +88,7 @@ export function judgePaired(input: PairedJudgeInput): MetricVerdict {
   }
   const unpaired = input.control.filter(Number.isFinite).length + input.experiment.filter(Number.isFinite).length - 2 * c.length;
   const layout = unitLayout(input.windowSteps, c.length);
-  const m = pairedMoments(eAll, cAll, layout);
+  const m = withHistory(pairedMoments(eAll, cAll, layout), input.history, layout, c.length);
   const controlMean = m.meanB;
   const relative = tolerance.kind === 'relative' && controlMean > 0;
   const allowed = tolerance.kind === 'absolute' ? tolerance.value : Number.isFinite(controlMean) ? tolerance.value * Math.abs(controlMean) : 0;
@@ -103,11 +113,13 @@ export function judgePaired(input: PairedJudgeInput): MetricVerdict {
   };
 
   const needed = Math.max(minSamples, 1);
-  if (c.length < needed || m.units < MIN_UNITS) {
+  // With noise learned from history, two windows of the fault can already be judged.
+  const minUnits = m.historyDf !== undefined ? 2 : MIN_UNITS;
+  if (c.length < needed || m.units < minUnits) {
     base.insufficient =
       c.length < needed
         ? `${c.length} paired ${c.length === 1 ? 'step' : 'steps'}, at least ${needed} needed`
-        : `${m.units} independent ${layout.kind === 'windows' ? 'windows' : 'batches'} per group, at least ${MIN_UNITS} needed`;
+        : `${m.units} independent ${layout.kind === 'windows' ? 'windows' : 'batches'} per group, at least ${minUnits} needed`;
     return base;
   }
 
@@ -139,6 +151,31 @@ export function judgePaired(input: PairedJudgeInput): MetricVerdict {
   };
 }
 
+/**
+ * Pool the window's unit variances with the noise learned from history: for
+ * counts Var(mean e) = φ·ē/m (the split of each window's events, conditional
+ * on its total, so the shared load drops out), for gauss the history's
+ * (co)variances / m, m the independent units per phase; weighted by degrees
+ * of freedom (the history's: its steps / stride − 1).
+ */
+function withHistory(m: PairedMoments, history: PairedJudgeInput['history'], layout: UnitLayout, paired: number): PairedMoments {
+  if (!history || m.units < 2) return m;
+  const noise = noiseFromHistory(history.control, history.experiment, history.model);
+  if (!noise) return m;
+  const stride = layout.kind === 'windows' ? layout.stride : layout.size;
+  const historySteps = Math.min(history.control.length, history.experiment.length);
+  const dfH = Math.floor(historySteps / stride) - 1;
+  if (dfH < 2) return m;
+  const units = paired / stride;
+  const h =
+    noise.model === 'counts'
+      ? { vaa: (noise.phi * Math.max(0, m.meanA)) / units, vbb: (noise.phi * Math.max(0, m.meanB)) / units, vab: 0 }
+      : { vaa: noise.vee / units, vbb: noise.vcc / units, vab: noise.vec / units };
+  const df = dfH + m.df;
+  const pool = (hv: number, uv: number): number => (dfH * hv + m.df * uv) / df;
+  return { ...m, vaa: pool(h.vaa, m.vaa), vbb: pool(h.vbb, m.vbb), vab: pool(h.vab, m.vab), df, historyDf: dfH };
+}
+
 function checkInputs(input: PairedJudgeInput, power: number): void {
   const { name, alpha, tolerance, minSamples } = input;
   if (!(alpha > 0 && alpha < 1)) throw new StatsInputError(`${name}: alpha must be strictly between 0 and 1, got ${alpha}`);
@@ -151,9 +188,10 @@ function checkInputs(input: PairedJudgeInput, power: number): void {
 }
 
 function unitsOf(m: PairedMoments, layout: UnitLayout): NonNullable<MetricVerdict['units']> {
+  const history = m.historyDf !== undefined ? { historyDf: m.historyDf } : {};
   return layout.kind === 'windows'
-    ? { layout: 'windows', count: m.units, df: m.df, stride: layout.stride }
-    : { layout: 'batches', count: m.units, df: m.df, stride: layout.size };
+    ? { layout: 'windows', count: m.units, df: m.df, stride: layout.stride, ...history }
+    : { layout: 'batches', count: m.units, df: m.df, stride: layout.size, ...history };
 }
 
 /** P(T ≤ t) and P(T ≥ t) for Student's t, with the degenerate t = ±∞ / NaN (no variance) handled. */

@@ -76,6 +76,8 @@ export interface PairedMoments {
   /** Independent units per group (the smallest phase's count). */
   units: number;
   layout: UnitLayout;
+  /** Degrees of freedom contributed by the noise learned before the window (paired-judge.ts), if any. */
+  historyDf?: number;
 }
 
 export function pairedMoments(a: readonly number[], b: readonly number[], layout: UnitLayout): PairedMoments {

@@ -67,7 +67,7 @@ export interface MetricVerdict {
   mdeRelative?: number | null;
   power?: number;
   /** Independent units behind a paired verdict. */
-  units?: { layout: 'windows' | 'batches'; count: number; df: number; stride: number };
+  units?: { layout: 'windows' | 'batches'; count: number; df: number; stride: number; historyDf?: number };
   /** Steps where only one group had a value (paired judge). */
   unpaired?: number;
   /** Why there is no test (too few samples or units); the verdict is then inconclusive. */

@@ -32,7 +32,7 @@ import { StatsInputError } from './errors.ts';
 import { holmAdjust } from './holm.ts';
 import { reasonOf, shortEffect } from './judge-text.ts';
 import { judgeKayenta } from './kayenta-judge.ts';
-import { judgePaired } from './paired-judge.ts';
+import { judgePaired, type PairedJudgeInput } from './paired-judge.ts';
 import type { Direction, JudgeMethod, MetricVerdict, SpreadPolicy, Verdict } from './verdict-types.ts';
 
 export type { CheckTest, Direction, JudgeMethod, MetricCheck, MetricVerdict, SpreadPolicy, Verdict } from './verdict-types.ts';
@@ -61,6 +61,8 @@ export interface MetricJudgeInput {
   spread?: SpreadPolicy;
   /** How the query was read, kept on the verdict for the reader. */
   shape?: string;
+  /** paired: both groups before the window, for the noise (paired-judge.ts). */
+  history?: PairedJudgeInput['history'];
 }
 
 export function judgeMetric(input: MetricJudgeInput): MetricVerdict {
