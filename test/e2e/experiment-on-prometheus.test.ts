@@ -107,9 +107,11 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
         steadyState: [
           {
             name: 'checkout-sps',
-            query: 'sum(rate(shop_checkouts_total{group="$group"}[10s]))',
+            // 5 s windows: six independent windows in the 30 s fault (a 10 s window gave two).
+            query: 'sum(rate(shop_checkouts_total{group="$group"}[5s]))',
             direction: 'decrease',
-            tolerance: '10%',
+            // ~75 checkouts/s per group over six windows rules out ±15%, not ±10%, with honest intervals.
+            tolerance: '15%',
           },
           {
             name: 'p95-latency',
@@ -121,7 +123,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
             tolerance: 0.2,
           },
         ],
-        fault: { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration: '25s' },
+        fault: { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration: '30s' },
         guardrails,
         analysis: { interval: '1s', minSamples: 20, settle: '2s' },
       },
@@ -171,7 +173,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
     // The open-loop load keeps checkouts flowing: the KPI's level does not drop beyond tolerance
     // (its spread may legitimately change: delayed requests reach the shop in bursts).
     const sps = r.metrics.find((m: any) => m.name === 'checkout-sps');
-    assert.ok(sps.relativeEffect === null || sps.relativeEffect > -0.1, sps.reason);
+    assert.notEqual(sps.verdict, 'fail', sps.reason);
   });
 
   test('30% errors on the experiment group with a max 0.05 error-ratio guardrail → halted (exit 2), proxy stops injecting', async () => {
@@ -189,7 +191,7 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
     assert.equal(r.halt.guardrail, 'error-ratio');
     assert.ok(r.halt.value > 0.05, `value ${r.halt.value}`);
     assert.equal(r.window.closedBy, 'halt');
-    // Halted well before the 25 s deadline.
+    // Halted well before the 30 s deadline.
     assert.ok(Date.parse(r.window.closedAt) - Date.parse(r.window.openedAt) < 15_000, JSON.stringify(r.window));
     assert.ok(Date.now() - started < 60_000);
 
