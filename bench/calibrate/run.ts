@@ -17,9 +17,16 @@
  * prints: A/A passed / failed / halted / inconclusive / errored with the check
  * behind each false fail and false halt; per drop the runs that failed or
  * halted (power), those halted by the compare guardrail, and the halt delay
- * after the window opened. Written to reports/bench/calibrate-<date>[-quick].{md,json}.
+ * after the window opened. Written to reports/bench/calibrate-<date>[-quick][-grace<d>].{md,json}.
  *
  *   npm run bench:calibrate -- [--aa 100] [--effect 10] [--window 2m] [--seed 1] [--rate 100] [--quick]
+ *                              [--no-data-grace 15s] [--out-dir reports/bench]
+ *
+ * `--quick`: 20 A/A, 3 per drop, 45 s windows (a smoke run). `--no-data-grace`
+ * writes `analysis.noDataGrace` into the specs: on a loaded machine slow
+ * queries trip the no-data fail-safe (2 intervals by default), which halts runs
+ * for reasons that have nothing to do with the judge; the table counts those
+ * halts separately either way.
  *
  * Loopback only. Every wait is bounded; a watchdog stops everything at a hard
  * deadline. Prometheus, the exporter and the service are stopped on exit, on
@@ -52,6 +59,7 @@ function parseCli(): Setup {
       seed: { type: 'string' },
       rate: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      'no-data-grace': { type: 'string' },
       'out-dir': { type: 'string', default: 'reports/bench' },
     },
     allowPositionals: false,
@@ -66,6 +74,8 @@ function parseCli(): Setup {
   const windowMs = parseDuration(windowText);
   if (windowMs === undefined || windowMs < 31_000 || windowMs > 15 * 60_000) throw new Error(`--window must be a duration between 31s and 15m, got "${windowText}"`);
   const rate = values.rate === undefined ? 100 : Number(values.rate);
+  const grace = values['no-data-grace'];
+  if (grace !== undefined && parseDuration(grace) === undefined) throw new Error(`--no-data-grace must be a duration, got "${grace}"`);
   if (!(rate >= 5 && rate <= 10_000)) throw new Error(`--rate must be a number of checkouts/s per group in [5, 10000], got "${values.rate}"`);
   return {
     aa: int('aa', values.aa, quick ? 20 : 100, 0, 400),
@@ -74,6 +84,7 @@ function parseCli(): Setup {
     seed: int('seed', values.seed, 1, 0, 2 ** 31 - 1),
     rate,
     quick,
+    noDataGrace: values['no-data-grace'],
     outDir: values['out-dir'] ?? 'reports/bench',
     command: `npm run bench:calibrate -- ${process.argv.slice(2).join(' ')}`.trim(),
   };
@@ -119,6 +130,37 @@ function metricValue(text: string, metric: string): number | undefined {
   const re = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm');
   const m = re.exec(text);
   return m ? Number(m[1]) : undefined;
+}
+
+/** Sum of every series of a counter in a Prometheus text body. */
+function sumOf(text: string, metric: string): number {
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${metric}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}
+
+/** A quantile of a histogram summed over all its label sets (linear within a bucket, as histogram_quantile). */
+function histogramQuantile(text: string, metric: string, q: number): number {
+  const byLe = new Map<number, number>();
+  for (const m of text.matchAll(new RegExp(`^${metric}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} ([0-9.eE+-]+)$`, 'gm'))) {
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    byLe.set(le, (byLe.get(le) ?? 0) + Number(m[2]));
+  }
+  const buckets = [...byLe.entries()].sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-12, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
 }
 
 interface RunView {
@@ -184,6 +226,7 @@ async function main(): Promise<void> {
         exporterUrl: exporter!.url,
         rateFactor: KIND_FACTOR[p.kind],
         windowSec: setup.windowMs / 1000,
+        ...(setup.noDataGrace ? { noDataGrace: setup.noDataGrace } : {}),
       });
       const res = await service!.api('POST', '/api/v1/experiments', { yaml });
       if (res.status !== 201) throw new Error(`creating ${p.name}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
@@ -232,7 +275,8 @@ async function main(): Promise<void> {
     }
     const cpuAfter = await cpuSeconds(service, prom);
     const wallSec = (Date.now() - startStarted) / 1000;
-    const rssMb = ((metricValue(await service.metricsText(), 'steadystate_process_resident_memory_bytes') ?? NaN) / 1024 / 1024);
+    const serviceMetrics = await service.metricsText();
+    const rssMb = (metricValue(serviceMetrics, 'steadystate_process_resident_memory_bytes') ?? NaN) / 1024 / 1024;
 
     const outcomes: Outcome[] = await pool([...ids.entries()], 4, async ([id, p]) => {
       const res = await service!.api<{ run: RunView }>('GET', `/api/v1/runs/${encodeURIComponent(id)}`, undefined, { timeoutMs: 20_000 });
@@ -263,6 +307,11 @@ async function main(): Promise<void> {
       prometheusCpuSec: cpuAfter.prometheus - cpuBefore.prometheus,
       benchCpuSec: cpuAfter.bench - cpuBefore.bench,
       serviceRssMb: rssMb,
+      sourceQueryP50Ms: histogramQuantile(serviceMetrics, 'steadystate_source_request_duration_seconds', 0.5) * 1000,
+      sourceQueryP95Ms: histogramQuantile(serviceMetrics, 'steadystate_source_request_duration_seconds', 0.95) * 1000,
+      sourceQueries: sumOf(serviceMetrics, 'steadystate_source_requests_total'),
+      sourceErrors: sumOf(serviceMetrics, 'steadystate_source_request_errors_total'),
+      evaluationLagP95Ms: histogramQuantile(serviceMetrics, 'steadystate_guardrail_evaluation_lag_seconds', 0.95) * 1000,
       exporterTicks: exporter.tickStats(),
       cores: cpus().length,
       loadAvg1m: loadavg()[0] ?? NaN,
@@ -270,7 +319,8 @@ async function main(): Promise<void> {
     });
     const md = renderMarkdown(summary);
     const date = new Date().toISOString().slice(0, 10);
-    const base = `${setup.outDir}/calibrate-${date}${setup.quick ? '-quick' : ''}`;
+    const grace = setup.noDataGrace ? `-grace${setup.noDataGrace}` : '';
+    const base = `${setup.outDir}/calibrate-${date}${setup.quick ? '-quick' : ''}${grace}`;
     await mkdir(setup.outDir, { recursive: true });
     await writeFile(`${base}.md`, md);
     await writeFile(`${base}.json`, `${JSON.stringify({ summary, outcomes }, null, 2)}\n`);

@@ -18,6 +18,8 @@ export interface CalibrationSpecOptions {
   /** Tolerances as the spec writes them. */
   checkoutTolerance?: string;
   latencyTolerance?: string;
+  /** `analysis.noDataGrace`; default the spec's own (2 intervals). */
+  noDataGrace?: string;
 }
 
 export function calibrationSpec(o: CalibrationSpecOptions): Record<string, unknown> {
@@ -61,7 +63,7 @@ export function calibrationSpec(o: CalibrationSpecOptions): Record<string, unkno
         },
       ],
       onNoData: 'halt',
-      analysis: { interval: '1s' },
+      analysis: { interval: '1s', ...(o.noDataGrace ? { noDataGrace: o.noDataGrace } : {}) },
     },
   };
 }

@@ -13,6 +13,8 @@ export interface Setup {
   seed: number;
   rate: number;
   quick: boolean;
+  /** `analysis.noDataGrace` written into the specs, when set (default: the spec's, 2 intervals). */
+  noDataGrace: string | undefined;
   outDir: string;
   command: string;
 }
@@ -43,6 +45,12 @@ export interface Costs {
   prometheusCpuSec: number;
   benchCpuSec: number;
   serviceRssMb: number;
+  /** From the service's own /metrics at the end: source query latency and errors, guardrail evaluation lag. */
+  sourceQueryP50Ms: number;
+  sourceQueryP95Ms: number;
+  sourceQueries: number;
+  sourceErrors: number;
+  evaluationLagP95Ms: number;
   exporterTicks: { ticks: number; maxLateMs: number; p99LateMs: number };
   cores: number;
   loadAvg1m: number;
@@ -63,6 +71,8 @@ export interface KindSummary {
   passed: number;
   failed: number;
   halted: number;
+  /** Halts by the no-data fail-safe (a source too slow or failing), not by a guardrail's verdict. */
+  haltedNoData: number;
   inconclusive: number;
   /** errored, aborted, halt_failed, or still active at the deadline. */
   other: number;
@@ -169,6 +179,7 @@ export function summarize(setup: Setup, outcomes: Outcome[], costs: Costs): Summ
         passed: count('passed'),
         failed: count('failed'),
         halted: count('halted'),
+        haltedNoData: runs.filter((o) => o.state === 'halted' && o.halt?.kind === 'no-data').length,
         inconclusive: count('inconclusive'),
         other: runs.length - count('passed') - count('failed') - count('halted') - count('inconclusive'),
         detected: count('failed') + count('halted'),
@@ -191,7 +202,12 @@ function targets(kinds: KindSummary[]): Target[] {
   if (aa) {
     const falseAlarms = aa.failed + aa.halted;
     const limit = Math.floor((6 * aa.runs) / 100);
-    out.push({ what: 'A/A false fails + false halts', goal: `≤ 6 of 100 (≤ ${limit} of ${aa.runs})`, measured: `${falseAlarms} of ${aa.runs} (${aa.failed} failed, ${aa.halted} halted)`, met: falseAlarms <= limit });
+    out.push({
+      what: 'A/A false fails + false halts',
+      goal: `≤ 6 of 100 (≤ ${limit} of ${aa.runs})`,
+      measured: `${falseAlarms} of ${aa.runs} (${aa.failed} failed, ${aa.halted} halted${aa.haltedNoData ? `, of which ${aa.haltedNoData} by the no-data fail-safe` : ''})`,
+      met: falseAlarms <= limit,
+    });
     const need = Math.ceil((60 * aa.runs) / 100);
     out.push({ what: 'A/A passes (10% checkouts/s, 20% p95)', goal: `≥ 60 of 100 (≥ ${need} of ${aa.runs})`, measured: `${aa.passed} of ${aa.runs}`, met: aa.passed >= need });
   }
@@ -211,6 +227,10 @@ function targets(kinds: KindSummary[]): Target[] {
 
 const LABEL: Record<Kind, string> = { aa: 'A/A (no effect)', drop50: '50% drop', drop15: '15% drop' };
 
+function fmtMs(ms: number): string {
+  return Number.isFinite(ms) ? `${Math.round(ms)} ms` : 'n/a';
+}
+
 function fmtSpread(s: Spread): string {
   return s.n === 0 ? '–' : `${s.median} (${s.min}–${s.max}, n=${s.n})`;
 }
@@ -226,7 +246,8 @@ export function renderMarkdown(s: Summary): string {
       `all started at once; window ${setup.windowMs / 1000} s; ${setup.rate} checkouts/s per group (requests ×10), ` +
       'dispersion 2.5 (sticky sessions), shared AR(1) log-load sd 0.1 τ 30 s, lognormal latency median 50 ms σ 0.5; ' +
       `seed ${setup.seed}. Prometheus scrape 1 s; spec: step 1 s, analysis interval 1 s, checkout-sps \`sum(rate(…[15s]))\` ` +
-      'decrease 10%, p95-latency `histogram_quantile(0.95, …[15s])` increase 20%, guardrails `compare: checkout-sps` and error ratio ≤ 2%, alpha 0.05.',
+      'decrease 10%, p95-latency `histogram_quantile(0.95, …[15s])` increase 20%, guardrails `compare: checkout-sps` and error ratio ≤ 2%, alpha 0.05' +
+      `${setup.noDataGrace ? `, noDataGrace ${setup.noDataGrace}` : ', noDataGrace default (2 intervals)'}.`,
     '',
     '## Targets (issue #13, point 6)',
     '',
@@ -236,11 +257,11 @@ export function renderMarkdown(s: Summary): string {
     '',
     '## Outcomes',
     '',
-    '| runs | n | passed | failed | halted | inconclusive | errored/other | failed or halted | halted by compare | halt after open, s: median (min–max) | run duration, s |',
+    '| runs | n | passed | failed | halted (of which no data) | inconclusive | errored/other | failed or halted | halted by compare | halt after open, s: median (min–max, n) | run duration, s |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...s.kinds.map(
       (k) =>
-        `| ${LABEL[k.kind]} | ${k.runs} | ${k.passed} | ${k.failed} | ${k.halted} | ${k.inconclusive} | ${k.other} | ${k.detected} | ${k.haltedByCompare} | ${fmtSpread(k.haltDelaySec)} | ${fmtSpread(k.runDurationSec)} |`,
+        `| ${LABEL[k.kind]} | ${k.runs} | ${k.passed} | ${k.failed} | ${k.halted} (${k.haltedNoData}) | ${k.inconclusive} | ${k.other} | ${k.detected} | ${k.haltedByCompare} | ${fmtSpread(k.haltDelaySec)} | ${fmtSpread(k.runDurationSec)} |`,
     ),
     '',
     '## Why runs failed or halted',
@@ -273,6 +294,8 @@ export function renderMarkdown(s: Summary): string {
       `(POST p95 ${Math.round(costs.startLatencyP95Ms)} ms). From the first start to the last run's end: ${costs.wallSec.toFixed(0)} s; ` +
       `CPU over that time: service ${costs.serviceCpuSec.toFixed(1)} s, Prometheus ${costs.prometheusCpuSec.toFixed(1)} s, bench + exporter ` +
       `${costs.benchCpuSec.toFixed(1)} s on ${costs.cores} cores (load average ${costs.loadAvg1m.toFixed(2)} at the end, shared machine); service RSS ${Math.round(costs.serviceRssMb)} MB. ` +
+      `Source queries (service's /metrics): ${costs.sourceQueries}, p50 ${fmtMs(costs.sourceQueryP50Ms)}, p95 ${fmtMs(costs.sourceQueryP95Ms)}, ${costs.sourceErrors} errors; ` +
+      `guardrail evaluation lag p95 ${fmtMs(costs.evaluationLagP95Ms)}. ` +
       `Exporter ticks: ${costs.exporterTicks.ticks}, late by p99 ${costs.exporterTicks.p99LateMs} ms, max ${costs.exporterTicks.maxLateMs} ms. Total ${costs.totalSec.toFixed(0)} s.`,
     '',
     '## Example reasons',
