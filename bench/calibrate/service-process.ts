@@ -69,7 +69,9 @@ export async function startServiceProcess(opts: StartServiceOptions): Promise<Ru
 async function launch(port: number, dataDir: string, token: string, opts: StartServiceOptions): Promise<RunningService> {
   const url = `http://127.0.0.1:${port}`;
   let log = '';
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`], {
+  // BENCH_SERVICE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": profile the service (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--listen', `127.0.0.1:${port}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       // The bench's own environment minus anything that would point the service elsewhere.
