@@ -85,7 +85,7 @@ export interface WindowedSequentialState {
   sumE: number;
   sumC: number;
   /** Without history: running sums of the per-step values for the online variance. */
-  online: { n: number; e: number; c: number; ee: number; cc: number; ec: number; split: number; splitN: number };
+  online: { n: number; e: number; c: number; ee: number; cc: number; ec: number; split: number; splitN: number; see: number; sec: number; scc: number };
   logMax: number;
   stoppedAt: number | null;
 }
@@ -123,7 +123,7 @@ export function initWindowedSequential(params: WindowedSequentialParams): Window
     sides,
     sumE: 0,
     sumC: 0,
-    online: { n: 0, e: 0, c: 0, ee: 0, cc: 0, ec: 0, split: 0, splitN: 0 },
+    online: { n: 0, e: 0, c: 0, ee: 0, cc: 0, ec: 0, split: 0, splitN: 0, see: 0, sec: 0, scc: 0 },
     logMax: 0,
     stoppedAt: null,
   };
@@ -201,7 +201,7 @@ function meanUnitVariance(noise: NoiseScale, r0: number): number {
  * windows to be estimated. Null when fewer than `minSteps` paired steps.
  */
 export function noiseFromHistory(control: readonly number[], experiment: readonly number[], model: NoiseModel, minSteps = 20): NoiseScale | null {
-  const acc = { n: 0, e: 0, c: 0, ee: 0, cc: 0, ec: 0, split: 0, splitN: 0 };
+  const acc = { n: 0, e: 0, c: 0, ee: 0, cc: 0, ec: 0, split: 0, splitN: 0, see: 0, sec: 0, scc: 0 };
   const n = Math.min(control.length, experiment.length);
   for (let i = 0; i < n; i++) {
     const c = control[i]!;
@@ -222,6 +222,9 @@ function addOnline(acc: WindowedSequentialState['online'], e: number, c: number)
   if (e + c > 0) {
     acc.split += (e - c) ** 2 / (e + c);
     acc.splitN += 1;
+    acc.see += (e * e) / (e + c);
+    acc.sec += (e * c) / (e + c);
+    acc.scc += (c * c) / (e + c);
   }
 }
 
@@ -238,8 +241,17 @@ function noiseOf(acc: WindowedSequentialState['online'], model: NoiseModel): Noi
   return { model: 'gauss', vee: k * (acc.ee / acc.n - me * me), vcc: k * (acc.cc / acc.n - mc * mc), vec: k * (acc.ec / acc.n - me * mc) };
 }
 
-/** Without history: the noise of the window's earlier steps (predictable: the current step is not in it). */
+/**
+ * Without history: the noise of the window's earlier steps (predictable: the
+ * current step is not in it). For counts the split is measured around the
+ * window's own ratio R̂ — Var(e − R·c | N) = φ·R·N — so an effect does not
+ * pass for noise.
+ */
 function onlineNoise(state: WindowedSequentialState): NoiseScale | null {
-  if (state.online.n < 2 * state.params.windowSteps) return null;
-  return noiseOf(state.online, state.params.model);
+  const acc = state.online;
+  if (acc.n < 2 * state.params.windowSteps) return null;
+  if (state.params.model !== 'counts' || acc.splitN < 2 || !(acc.c > 0) || !(acc.e > 0)) return noiseOf(acc, state.params.model);
+  const r = acc.e / acc.c;
+  const phi = (acc.see - 2 * r * acc.sec + r * r * acc.scc) / (r * acc.splitN);
+  return { model: 'counts', phi: Math.max(phi, 1e-9), meanTotal: (acc.e + acc.c) / acc.n };
 }
