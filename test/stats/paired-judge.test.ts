@@ -58,7 +58,7 @@ void describe('paired judge on overlapping 15 s rates at a 1 s step', () => {
   void it('a 30% drop fails, in the metric words: a drop, with its ratio interval below the band', () => {
     const v = judgeSeries(7, -0.3);
     assert.equal(v.verdict, 'fail', v.reason);
-    assert.ok(v.relativeCi![1] < -0.1, `interval ${v.relativeCi}`);
+    assert.ok(v.relativeCi![1] < -0.1, `interval ${JSON.stringify(v.relativeCi)}`);
     assert.match(v.reason, /^checkout-sps: significant drop beyond the allowed [\d.]+ \(10% of the control mean [\d.]+\): experiment − control -[\d.]+ \(-\d+(\.\d+)?%\)/);
     assert.match(v.reason, /8 independent windows per group, noise pooled with \d+ windows before the fault/);
     assert.deepEqual(v.units, { layout: 'windows', count: 8, df: v.units!.df, stride: 15, historyDf: 19 });
