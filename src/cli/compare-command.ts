@@ -6,9 +6,13 @@
  *       [--split S] [--min-samples N] [--json]
  *   steadystate compare --method M --batch FILE.jsonl [same options]
  *
- * FILE holds a JSON array: numbers for `mann-whitney`, `sequential-mean` and
- * `sequential-rate` (counts per step), `[errors, total]` pairs for
- * `proportion`. The sequential methods read the two arrays as looks, paired
+ * FILE holds a JSON array: numbers for `paired`, `mann-whitney`,
+ * `sequential-mean` and `sequential-rate` (counts per step), `[errors, total]`
+ * pairs for `proportion`. `paired` (the service's default judge, ADR 013)
+ * reads the arrays as values of the same steps and judges them on
+ * independent windows: `--window-steps 15` for a 15 s rate at a 1 s step,
+ * `unknown` for batch means; `mann-whitney` is Kayenta's test, which assumes
+ * independent samples. The sequential methods read the two arrays as looks, paired
  * index by index, so they must be equally long. `--batch` reads one
  * `{ "id", "control", "experiment" }` object per line and writes one JSON
  * result per line with the same `id`; a bad line gives
