@@ -5,6 +5,10 @@
  *
  * For every family: A/A (effect 0) and A/B at 2, 5, 10 and 20% in the harmful
  * direction, `steps` looks each, a look every step (continuous monitoring).
+ * Then the dependent per-step series the engine really collects (overlapping
+ * rate windows, histogram quantiles, clustered counts under a shared load;
+ * dependent-families.ts), judged by the old judge and guardrail and the new
+ * ones side by side (dependent-report.ts), in the same worker pool.
  * Prints and writes reports/bench/stats.md and reports/bench/stats.json.
  *
  *   BENCH_SCALE=0.25 npm run bench:stats    # a quicker, noisier run
@@ -15,6 +19,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { DEPENDENT_FAMILIES } from './dependent-families.ts';
+import { dependentMarkdown, dependentPlan, dependentRows, dependentTargets } from './dependent-report.ts';
+import type { DependentResult, DependentSpec } from './dependent-scenario.ts';
 import { FAMILIES } from './families.ts';
 import type { ScenarioResult, ScenarioSpec } from './scenario.ts';
 import { klPerStep, waldExpectedSamples } from './sprt-floor.ts';
@@ -56,11 +63,18 @@ async function main(): Promise<void> {
       }
     });
   });
-  // Longest first, so the two workers finish together.
+  // Longest first, so the two workers finish together; the dependent scenarios come in chunks after them.
   specs.sort((a, b) => b.reps - a.reps);
+  const plan = dependentPlan(SCALE, ALPHA);
   const workers = Math.max(1, Math.min(2, availableParallelism()));
-  process.stdout.write(`bench:stats — ${specs.length} scenarios, ${STEPS} looks each, ${REPS_NULL} A/A and ${REPS_ALT} A/B runs per scenario, ${workers} workers\n`);
-  const results = await runAll(specs, workers);
+  process.stdout.write(
+    `bench:stats — ${specs.length} scenarios, ${STEPS} looks each, ${REPS_NULL} A/A and ${REPS_ALT} A/B runs per scenario; ` +
+      `${DEPENDENT_FAMILIES.length} dependent-series families (${plan.specs.length} chunks, ${plan.repsNull} null and ${plan.repsAlt} A/B runs each); ${workers} workers\n`,
+  );
+  const all = await runAll([...specs, ...plan.specs], workers);
+  const results = all.filter((r): r is ScenarioResult => !isDependent(r));
+  const dependent = dependentRows(all.filter(isDependent), ALPHA);
+  const dependentGoals = dependentTargets(dependent, ALPHA);
 
   const floors = new Map<string, number>();
   for (const family of FAMILIES) for (const effect of EFFECTS.slice(1)) floors.set(`${family.id}|${effect}`, klPerStep(family, effect));
@@ -70,8 +84,19 @@ async function main(): Promise<void> {
     .map((r) => toRow(r, floors));
   const runtimeSeconds = (Date.now() - started) / 1000;
   const goals = checkGoals(rows);
-  const report = { alpha: ALPHA, steps: STEPS, effects: EFFECTS, repsNull: REPS_NULL, repsAlt: REPS_ALT, firstPeek: FIRST_PEEK, runtimeSeconds, goals, rows };
-  const markdown = toMarkdown(report);
+  const report = {
+    alpha: ALPHA,
+    steps: STEPS,
+    effects: EFFECTS,
+    repsNull: REPS_NULL,
+    repsAlt: REPS_ALT,
+    firstPeek: FIRST_PEEK,
+    runtimeSeconds,
+    goals,
+    rows,
+    dependent: { families: DEPENDENT_FAMILIES, repsNull: plan.repsNull, repsAlt: plan.repsAlt, targets: dependentGoals, rows: dependent },
+  };
+  const markdown = toMarkdown(report) + '\n' + dependentMarkdown(dependent, dependentGoals, { alpha: ALPHA, repsNull: plan.repsNull, repsAlt: plan.repsAlt });
   mkdirSync('reports/bench', { recursive: true });
   writeFileSync('reports/bench/stats.json', `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync('reports/bench/stats.md', markdown);
@@ -89,9 +114,16 @@ import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); });
 `;
 
-function runAll(specs: ScenarioSpec[], count: number): Promise<ScenarioResult[]> {
+type Job = ScenarioSpec | DependentSpec;
+type JobResult = ScenarioResult | DependentResult;
+
+function isDependent(r: JobResult): r is DependentResult {
+  return 'kind' in r && r.kind === 'dependent';
+}
+
+function runAll(specs: Job[], count: number): Promise<JobResult[]> {
   const queue = [...specs];
-  const results: ScenarioResult[] = [];
+  const results: JobResult[] = [];
   return new Promise((resolve, reject) => {
     let live = count;
     for (let i = 0; i < count; i++) {
@@ -100,10 +132,15 @@ function runAll(specs: ScenarioSpec[], count: number): Promise<ScenarioResult[]>
         const next = queue.shift();
         worker.postMessage(next ?? null);
       };
-      worker.on('message', (r: ScenarioResult) => {
+      worker.on('message', (r: JobResult) => {
         results.push(r);
-        const f = FAMILIES[r.family]!;
-        process.stdout.write(`  ${f.id} effect ${(r.effect * 100).toFixed(0)}%${r.variant ? ` (${r.variant})` : ''}: ${(r.millis / 1000).toFixed(1)} s\n`);
+        if (isDependent(r)) {
+          const f = DEPENDENT_FAMILIES[r.family]!;
+          process.stdout.write(`  ${f.id} effect ${(r.effect * 100).toFixed(0)}% runs ${r.repFrom}–${r.repFrom + r.reps - 1}: ${(r.millis / 1000).toFixed(1)} s\n`);
+        } else {
+          const f = FAMILIES[r.family]!;
+          process.stdout.write(`  ${f.id} effect ${(r.effect * 100).toFixed(0)}%${r.variant ? ` (${r.variant})` : ''}: ${(r.millis / 1000).toFixed(1)} s\n`);
+        }
         feed();
       });
       worker.on('error', reject);

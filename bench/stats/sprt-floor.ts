@@ -17,6 +17,7 @@
  *   latency and errors: the per-step contrast the test sums, as a Gaussian with
  *           the simulated mean and long-run variance: KL = μ²/(2σ²_LR).
  */
+import { DISPERSION, LOAD_SD, simulateDependent, windowStepsOf, type DependentFamily } from './dependent-families.ts';
 import { FAMILIES, type Family } from './families.ts';
 import { Rng } from './prng.ts';
 
@@ -83,3 +84,68 @@ function contrast(family: Family, effect: number): { mean: number; lrv: number }
 }
 
 export { FAMILIES };
+
+/**
+ * Wald's floor for the dependent-series families (dependent-families.ts), in
+ * steps counted from the onset, for an SPRT of the tolerance boundary r₀
+ * against the true effect that knows the dispersion, the load and the
+ * slowness, and observes:
+ *
+ *   disjoint  the disjoint window values (one every k steps; the first one
+ *             wholly inside the fault is complete k steps after the onset):
+ *             Wald's E[N] windows, at least 1, times k. This is the floor the
+ *             targets use.
+ *   raw       (counts only) the raw per-second events as they happen, which
+ *             no Prometheus query returns: Wald's E[N] seconds over the step.
+ *
+ * Counts: the information is in how events split between the arms,
+ * θ = ρ/(1 + ρ) with ρ = r₀ (null) or 1 − effect (truth): KL of Bernoulli(θ₁)
+ * from Bernoulli(θ₀) per event, times the events per second (rate·E[L]·(2 −
+ * effect), E[L] = exp(sd²/2)), divided by the dispersion 2.5 (the
+ * quasi-likelihood information of clustered counts).
+ * Quantile: the window's contrast d = e − r₀·c as a Gaussian with the mean
+ * and variance of one long simulation with the load and slowness held at 1
+ * (known to the oracle): KL per window = μ²/(2σ²).
+ */
+export interface DependentFloor {
+  /** Steps from the onset (β as given). */
+  disjoint: number;
+  raw: number | null;
+}
+
+export function dependentFloor(f: DependentFamily, effect: number, alpha: number, beta: number): DependentFloor {
+  const num = waldExpectedSamples(1, alpha, beta);
+  const k = windowStepsOf(f);
+  const klWindow = dependentKlPerWindow(f, effect);
+  const raw = f.kind === 'counter-rate' ? num / ((klWindow / f.windowSeconds) * f.stepSeconds) : null;
+  return { disjoint: k * Math.max(1, num / klWindow), raw };
+}
+
+const dependentCache = new Map<string, number>();
+
+/** KL per disjoint window of the family at an effect beyond its tolerance. */
+export function dependentKlPerWindow(f: DependentFamily, effect: number): number {
+  const key = `${f.id}|${effect}`;
+  const hit = dependentCache.get(key);
+  if (hit !== undefined) return hit;
+  let kl: number;
+  if (f.kind === 'counter-rate') {
+    const r0 = f.direction === 'decrease' ? 1 - f.tolerance : 1 + f.tolerance;
+    const rho = f.direction === 'decrease' ? 1 - effect : 1 + effect;
+    const perEvent = bernoulliKl(rho / (1 + rho), r0 / (1 + r0));
+    const eventsPerSecond = f.rate * Math.exp((LOAD_SD * LOAD_SD) / 2) * (1 + rho);
+    kl = (perEvent * eventsPerSecond * f.windowSeconds) / DISPERSION;
+  } else {
+    const r0 = 1 + f.tolerance;
+    const k = windowStepsOf(f);
+    const windows = 400;
+    const s = simulateDependent(f, new Rng(9_998, Math.round(effect * 1000)), effect, 0, windows * k + k - 1, { wander: false });
+    const d: number[] = [];
+    for (let j = k - 1; j < s.control.length; j += k) d.push(s.experiment[j]! - r0 * s.control[j]!);
+    const mean = d.reduce((a, b) => a + b, 0) / d.length;
+    const variance = d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1);
+    kl = (mean * mean) / (2 * variance);
+  }
+  dependentCache.set(key, kl);
+  return kl;
+}

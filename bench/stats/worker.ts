@@ -1,11 +1,12 @@
-/** Bench worker: runs the scenarios the main thread sends, one at a time. */
+/** Bench worker: runs the scenarios the main thread sends, one at a time (the families of families.ts, or dependent-families.ts). */
 import { parentPort } from 'node:worker_threads';
+import { runDependentScenario, type DependentSpec } from './dependent-scenario.ts';
 import { runScenario, type ScenarioSpec } from './scenario.ts';
 
-parentPort!.on('message', (spec: ScenarioSpec | null) => {
+parentPort!.on('message', (spec: ScenarioSpec | DependentSpec | null) => {
   if (spec === null) {
     parentPort!.close();
     return;
   }
-  parentPort!.postMessage(runScenario(spec));
+  parentPort!.postMessage('kind' in spec && spec.kind === 'dependent' ? runDependentScenario(spec) : runScenario(spec as ScenarioSpec));
 });
