@@ -125,8 +125,11 @@ function judge(lockPath: string, record: LockRecord | number | undefined, mtimeM
   const sameNs = record.bootId !== '' && record.bootId === me.bootId && record.pidNs !== '' && record.pidNs === me.pidNs;
   if (sameNs) {
     // In our own pid namespace a pid check is meaningful; the start time tells a reused pid apart.
-    const ticks = alive(record.pid) ? startTicksOf(record.pid) : undefined;
-    return ticks !== undefined && ticks === record.startTicks ? { verdict: 'held', why: `${who}, alive` } : { verdict: 'stale' };
+    if (!alive(record.pid)) return { verdict: 'stale' };
+    const ticks = startTicksOf(record.pid);
+    // Unreadable (/proc mounted with hidepid, say): alive is all we know, so it holds.
+    if (ticks !== undefined && record.startTicks >= 0 && ticks !== record.startTicks) return { verdict: 'stale' };
+    return { verdict: 'held', why: `${who}, alive` };
   }
   if (Date.now() - mtimeMs < leaseMs) {
     return { verdict: 'held', why: `${who}, lease renewed ${ageS} s ago (it lapses after ${Math.round(leaseMs / 1000)} s without renewal)` };
