@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
+# Node 24 (LTS) on Debian 13; engines still admit Node 20, and .ci/run tests both (ADR 013).
 # Build stage: install with dev dependencies, compile TypeScript, drop dev deps.
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,7 +13,7 @@ COPY examples ./examples
 RUN npm run build && cp -r src/store/migrations dist/store/ && npm prune --omit=dev
 
 # Runtime stage: compiled JavaScript only, non-root.
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production \
     STEADYSTATE_LISTEN=0.0.0.0:8080 \
     STEADYSTATE_DATA_DIR=/data

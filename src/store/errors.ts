@@ -40,11 +40,28 @@ export class LockedError extends AppError {
   }
 }
 
-/** Another live process has the embedded database's data directory open. */
+/** Another process (possibly in another container or on another host) has the embedded database's data directory. */
 export class DataDirInUseError extends AppError {
-  constructor(dataDir: string, pid: number) {
-    super(`data directory ${dataDir} is in use by process ${pid}; PGlite allows one process per data directory (use PostgreSQL via DATABASE_URL to run several)`, {
+  /** Who holds it, as the lock file describes them. */
+  readonly holder: string;
+  constructor(dataDir: string, holder: string) {
+    super(`data directory ${dataDir} is in use by ${holder}; PGlite allows one process per data directory (use PostgreSQL via DATABASE_URL to run several)`, {
       code: 'data_dir_in_use',
+      httpStatus: 503,
+    });
+    this.holder = holder;
+  }
+}
+
+/**
+ * This process's data-directory lock is gone: its lease lapsed (a stalled
+ * process) and another took the directory over. Nothing more may be read or
+ * written through this handle; restart to queue behind the new holder.
+ */
+export class DataDirLockLostError extends AppError {
+  constructor(dataDir: string, why: string) {
+    super(`lost the lock on data directory ${dataDir}: ${why}; this process stops using the database`, {
+      code: 'data_dir_lock_lost',
       httpStatus: 503,
     });
   }

@@ -5,7 +5,7 @@
 import { createExperimentRepository } from './experiment-store.ts';
 import { migrate, type Migration } from './migrate.ts';
 import { createPgSql } from './pg-sql.ts';
-import { createPgliteSql } from './pglite-sql.ts';
+import { createPgliteSql, type PgliteSqlOptions } from './pglite-sql.ts';
 import { createRunRepository } from './run-store.ts';
 import { createSettingsRepository } from './settings-store.ts';
 import { createTriggerRepository } from '../triggers/trigger-store.ts';
@@ -22,6 +22,8 @@ export interface OpenStoreOptions {
   dataDir?: string;
   /** PGlite in memory (tests, `steadystate demo`): nothing survives close(). */
   memory?: boolean;
+  /** Lease of the PGlite data-dir lock (tests shorten it). */
+  lock?: PgliteSqlOptions['lock'];
   /** Errors of idle pg connections; the pool replaces them itself. */
   onIdleError?: (err: Error) => void;
 }
@@ -30,7 +32,7 @@ export interface OpenStoreOptions {
 export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const sql: Sql = opts.databaseUrl
     ? createPgSql({ connectionString: opts.databaseUrl, ...(opts.onIdleError ? { onIdleError: opts.onIdleError } : {}) })
-    : await createPgliteSql(opts.memory ? {} : { dataDir: opts.dataDir ?? DEFAULT_DATA_DIR });
+    : await createPgliteSql(opts.memory ? {} : { dataDir: opts.dataDir ?? DEFAULT_DATA_DIR, ...(opts.lock ? { lock: opts.lock } : {}) });
   try {
     return await createStore(sql);
   } catch (err) {

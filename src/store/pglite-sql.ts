@@ -11,35 +11,39 @@
  * but tolerates it.
  *
  * On disk, `dataDir` holds `pglite/` (the database files) and `pglite.lock`
- * (the pid of the process that has it open). PGlite must not be opened by two
- * processes at once — both would write the same files — so a second process
- * is refused while the first is alive; a lock left by a dead process (kill -9)
- * is taken over.
+ * (who has it open, with a lease; see data-dir-lock.ts). PGlite must not be
+ * opened by two processes at once — both would write the same files — so a
+ * second process is refused, also from another container on the same volume;
+ * a lock whose holder is provably gone, or whose lease lapsed, is taken over.
+ * A process that finds its own lock taken over stops using the database.
  */
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DataDirInUseError } from './errors.ts';
+import { acquireDataDirLock, type DataDirLock, type DataDirLockOptions } from './data-dir-lock.ts';
 import { withSavepoint, type Sql } from './sql.ts';
 
 export interface PgliteSqlOptions {
   /** Directory for the database; omitted → in memory (gone at close). */
   dataDir?: string;
+  /** Lease of the data-dir lock (tests shorten it). */
+  lock?: Pick<DataDirLockOptions, 'leaseMs' | 'heartbeatMs'>;
 }
 
-/** Locks this process holds, by absolute path: a pid match alone could be a previous container's pid 1. */
-const heldLocks = new Set<string>();
-
 export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql> {
-  let lockPath: string | undefined;
+  let lock: DataDirLock | undefined;
   let dbDir: string | undefined;
   if (opts.dataDir !== undefined) {
     const dir = resolve(opts.dataDir);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    lockPath = join(dir, 'pglite.lock');
     dbDir = join(dir, 'pglite');
-    await acquireLock(lockPath, dir);
+    lock = await acquireDataDirLock(dir, opts.lock);
   }
+  /** Every call checks first: after a takeover the files are someone else's. */
+  const guard = (): void => {
+    const lost = lock?.lost();
+    if (lost) throw lost;
+  };
 
   let db: PGlite;
   try {
@@ -49,7 +53,7 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
       parsers: { [pgliteTypes.INT8]: Number, [pgliteTypes.NUMERIC]: Number },
     });
   } catch (err) {
-    if (lockPath) await releaseLock(lockPath);
+    await lock?.release();
     throw err;
   }
 
@@ -57,13 +61,16 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
   return {
     kind: 'pglite',
     async query<R>(text: string, params?: unknown[]): Promise<R[]> {
+      guard();
       const result = await db.query<R>(text, params);
       return result.rows;
     },
     async exec(script: string): Promise<void> {
+      guard();
       await db.exec(script);
     },
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      guard();
       return db.transaction(async (tx) => {
         const handle = txSql(tx, 1);
         try {
@@ -76,9 +83,10 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
     close(): Promise<void> {
       closing ??= (async () => {
         try {
-          await db.close();
+          // After a takeover, closing would flush into the new holder's files: leave them alone.
+          if (!lock?.lost()) await db.close();
         } finally {
-          if (lockPath) await releaseLock(lockPath);
+          await lock?.release();
         }
       })();
       return closing;
@@ -117,45 +125,4 @@ function txSql(tx: PgliteTx, depth: number): { sql: Sql; end(): void } {
     },
   };
   return { sql, end: () => (ended = true) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function acquireLock(lockPath: string, dataDir: string): Promise<void> {
-  // Two attempts: the second after removing a stale lock.
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600);
-      try {
-        await handle.writeFile(`${process.pid}\n`);
-      } finally {
-        await handle.close();
-      }
-      heldLocks.add(lockPath);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const pid = Number.parseInt((await readFile(lockPath, 'utf8').catch(() => '')).trim(), 10);
-    const heldByUs = heldLocks.has(lockPath);
-    const ownPidFromEarlierLife = pid === process.pid && !heldByUs;
-    if (Number.isInteger(pid) && pid > 0 && (heldByUs || (!ownPidFromEarlierLife && alive(pid)))) {
-      throw new DataDirInUseError(dataDir, pid);
-    }
-    await rm(lockPath, { force: true });
-  }
-  throw new DataDirInUseError(dataDir, -1);
-}
-
-async function releaseLock(lockPath: string): Promise<void> {
-  heldLocks.delete(lockPath);
-  await rm(lockPath, { force: true });
 }

@@ -332,3 +332,39 @@ void describe('aws-fis injector', () => {
     });
   });
 });
+
+void describe('STS, as the web-identity link of the credential chain uses it', () => {
+  // The SDK pins fast-xml-parser 4.2.5 (GHSA-jmr7-xgp7-cmfj and others); package.json overrides it with
+  // a fixed 4.x. STS answers in XML, so this is the code path the override changes: it must still parse,
+  // entities included.
+  void it('AssumeRoleWithWebIdentity XML parses into credentials with the overridden fast-xml-parser', async () => {
+    const { AssumeRoleWithWebIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
+    const sts = new ContractServer();
+    await sts.start();
+    try {
+      sts.route('POST', '/', () => ({
+        status: 200,
+        headers: { 'content-type': 'text/xml' },
+        body: [
+          '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">',
+          '<AssumeRoleWithWebIdentityResult><Credentials>',
+          '<AccessKeyId>ASIASTEADYSTATE</AccessKeyId><SecretAccessKey>s3cr3t</SecretAccessKey>',
+          '<SessionToken>tok&amp;en</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>',
+          '</Credentials><SubjectFromWebIdentityToken>system:serviceaccount:chaos:steadystate</SubjectFromWebIdentityToken>',
+          '</AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>',
+          '</AssumeRoleWithWebIdentityResponse>',
+        ].join(''),
+      }));
+      const client = new STSClient({ region: REGION, endpoint: sts.url, maxAttempts: 1 });
+      const out = await client.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: 'arn:aws:iam::123456789012:role/chaos', RoleSessionName: 's', WebIdentityToken: 'jwt' }));
+      client.destroy();
+      assert.equal(out.Credentials?.AccessKeyId, 'ASIASTEADYSTATE');
+      assert.equal(out.Credentials?.SessionToken, 'tok&en');
+      assert.equal(out.Credentials?.Expiration?.toISOString(), '2030-01-01T00:00:00.000Z');
+      assert.equal(out.SubjectFromWebIdentityToken, 'system:serviceaccount:chaos:steadystate');
+      assert.match(sts.sent('POST', '/')[0]!.body, /Action=AssumeRoleWithWebIdentity/);
+    } finally {
+      await sts.stop();
+    }
+  });
+});

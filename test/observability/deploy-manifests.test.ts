@@ -130,6 +130,10 @@ test('RBAC: a namespaced Role on the three Chaos Mesh kinds with create/get/list
 test('the Dockerfile: multi-stage, non-root by uid, migrations and query library copied, a healthcheck, serve by default', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   assert.equal(dockerfile.match(/^FROM /gm)?.length, 2);
+  // Both stages on one supported Node LTS (Node 20 reached end of life in April 2026), the one .ci/run also tests.
+  const bases = [...dockerfile.matchAll(/^FROM node:(\d+)-/gm)].map((m) => m[1]);
+  assert.deepEqual(bases, ['24', '24']);
+  assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^LTS_NODE_MAJOR=24$/m);
   assert.match(dockerfile, /cp -r src\/store\/migrations dist\/store\//);
   assert.match(dockerfile, /^COPY --from=build \/app\/queries \.\/queries$/m);
   assert.match(dockerfile, /^USER 1000:1000$/m);
