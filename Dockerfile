@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Node 24 (LTS) on Debian 13; engines still admit Node 20, and .ci/run tests both (ADR 013).
+# Node 24 (LTS) on Debian 13; engines still admit Node 20, and .ci/run tests both (ADR 014).
 # Build stage: install with dev dependencies, compile TypeScript, drop dev deps.
 FROM node:24-trixie-slim AS build
 WORKDIR /app
