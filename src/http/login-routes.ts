@@ -47,7 +47,8 @@ function sendPage(reply: FastifyReply, status: number, html: string): FastifyRep
     .header('content-security-policy', LOGIN_CSP)
     .header('x-content-type-options', 'nosniff')
     .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
+    // Not no-referrer: under it Chromium sends `Origin: null` with the form post, which the Origin check refuses.
+    .header('referrer-policy', 'same-origin')
     .header('cache-control', 'no-store')
     .send(html);
 }
