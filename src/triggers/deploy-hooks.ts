@@ -13,7 +13,9 @@
  * Reads (the delivery record, the experiments) happen only after 1–4.
  *
  * Then: a redelivery (same id, same content) answers with the runs recorded
- * the first time, starting nothing; otherwise each matching experiment is
+ * the first time, starting nothing — also when the first time started none
+ * because halt-all was on or the targets were busy: a delivery is consumed
+ * once matched, so it cannot be replayed after halt-all is cleared; otherwise each matching experiment is
  * started with the idempotency key `provider:deliveryId` (so a redelivery
  * racing the first delivery finds the same runs), and the delivery is
  * recorded. Starting returns as soon as the run row exists; the run itself
@@ -130,7 +132,9 @@ export class DeployHooks {
         body.skipped.push({ experiment: experiment.name, error: err.code, message: err.message });
       }
     }
-    if (body.runs.length > 0) {
+    // Recorded even when every start was skipped (halt-all, a busy target): the delivery is consumed,
+    // so replaying it after halt-all is cleared starts nothing. A new deploy sends a new delivery.
+    {
       const recorded = await this.deps.triggers.recordDelivery({
         provider: provider.name,
         deliveryId: event.deliveryId,
