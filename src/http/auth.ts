@@ -81,7 +81,7 @@ export class CrossOriginError extends AppError {
  * on the cookie. A cross-origin Origin on any write is refused outright.
  */
 export function registerAuth(app: ZodApp, store: Store, publicUrl: string | undefined): void {
-  app.addHook('onRequest', async (request: FastifyRequest, _reply: FastifyReply) => {
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const write = isWrite(request);
     if (write && request.headers.origin !== undefined && !isSameOrigin(request, publicUrl)) {
       throw new CrossOriginError(`a write from another origin (${String(request.headers.origin).slice(0, 100)}) is refused`);
@@ -98,7 +98,11 @@ export function registerAuth(app: ZodApp, store: Store, publicUrl: string | unde
       if (!identity) throw new UnauthorizedError('the bearer token is not valid');
     } else {
       const session = cookieValue(request.headers.cookie, SESSION_COOKIE);
-      if (session === undefined) throw new UnauthorizedError();
+      if (session === undefined) {
+        // A person opening a page without a session is sent to the login form; APIs get the 401.
+        if (request.method === 'GET' && /\btext\/html\b/.test(String(request.headers.accept ?? ''))) return reply.code(303).header('location', '/login').send();
+        throw new UnauthorizedError();
+      }
       identity = await store.sessions.verify(session);
       if (!identity) throw new UnauthorizedError('the session is not valid (expired, logged out or its token revoked); log in again at /login');
       if (write && !isSameOrigin(request, publicUrl)) {

@@ -35,6 +35,14 @@ describe('browser session and CSRF', () => {
   const create = (headers: Record<string, string>): Promise<{ statusCode: number; body: string; json(): any }> =>
     h.app.inject({ method: 'POST', url: '/api/v1/experiments', headers: { 'content-type': 'application/yaml', ...headers }, payload: specYaml(`s-${++n}`) } satisfies InjectOptions);
 
+  it('a browser opening a page without a session is sent to /login; API clients get a 401', async () => {
+    const page = await h.app.inject({ method: 'GET', url: '/', headers: { accept: 'text/html,application/xhtml+xml' } });
+    assert.equal(page.statusCode, 303);
+    assert.equal(page.headers.location, '/login');
+    assert.equal((await h.app.inject({ method: 'GET', url: '/api/v1/runs', headers: { accept: 'application/json' } })).statusCode, 401);
+    assert.equal((await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: { accept: 'text/html' } })).statusCode, 401);
+  });
+
   it('GET /login is a script-free form under a strict CSP', async () => {
     const res = await h.app.inject({ method: 'GET', url: '/login' });
     assert.equal(res.statusCode, 200);
