@@ -134,24 +134,22 @@ export class DeployHooks {
     }
     // Recorded even when every start was skipped (halt-all, a busy target): the delivery is consumed,
     // so replaying it after halt-all is cleared starts nothing. A new deploy sends a new delivery.
-    {
-      const recorded = await this.deps.triggers.recordDelivery({
-        provider: provider.name,
-        deliveryId: event.deliveryId,
-        contentSha256: content,
-        service: event.service,
-        environment: event.environment,
-        receivedAt: new Date(now),
-        result: { runs: body.runs.map((r) => ({ id: r.id, experiment: r.experiment })), skipped: body.skipped },
-      });
-      if (!recorded) {
-        // A twin with this delivery id was recorded in the meantime. Same content: the
-        // idempotency keys gave both the same runs, so this answer stands. Other content
-        // under the same id is a replay that lost the race (its starts found the same runs).
-        const twin = await this.deps.triggers.findDeliveries(provider.name, event.deliveryId, content, new Date(now - provider.replayWindowMs));
-        if (!twin.some((d) => d.deliveryId === event.deliveryId && d.contentSha256 === content)) throw replayed(true);
-        body.duplicate = body.runs.every((r) => !r.created);
-      }
+    const recorded = await this.deps.triggers.recordDelivery({
+      provider: provider.name,
+      deliveryId: event.deliveryId,
+      contentSha256: content,
+      service: event.service,
+      environment: event.environment,
+      receivedAt: new Date(now),
+      result: { runs: body.runs.map((r) => ({ id: r.id, experiment: r.experiment })), skipped: body.skipped },
+    });
+    if (!recorded) {
+      // A twin with this delivery id was recorded in the meantime. Same content: the
+      // idempotency keys gave both the same runs, so this answer stands. Other content
+      // under the same id is a replay that lost the race (its starts found the same runs).
+      const twin = await this.deps.triggers.findDeliveries(provider.name, event.deliveryId, content, new Date(now - provider.replayWindowMs));
+      if (!twin.some((d) => d.deliveryId === event.deliveryId && d.contentSha256 === content)) throw replayed(true);
+      body.duplicate = body.runs.every((r) => !r.created);
     }
     this.deps.logger.info(
       { provider: provider.name, delivery: event.deliveryId, service: event.service, environment: event.environment, runs: body.runs.map((r) => r.id), skipped: body.skipped.length },
