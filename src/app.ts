@@ -9,6 +9,7 @@ import type { ZodApp } from './http/types.ts';
 import { startTracing } from './observability/otel-sdk.ts';
 import { ServiceTelemetry } from './observability/service-telemetry.ts';
 import { SlackNotifier } from './notifiers/slack-notifier.ts';
+import { ensureBootstrapToken } from './service/bootstrap-token.ts';
 import { RunService } from './service/run-service.ts';
 import { Scheduler } from './triggers/scheduler.ts';
 import { openStore } from './store/open-store.ts';
@@ -31,10 +32,7 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
   const tracing = await startTracing(process.env, logger);
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   try {
-    if (config.adminToken) {
-      const boot = await store.tokens.ensureBootstrap(config.adminToken, 'bootstrap-admin', 'admin');
-      if (boot.created) logger.info({ tokenId: boot.id }, 'bootstrap admin token stored (hashed)');
-    }
+    if (config.adminToken) await ensureBootstrapToken(store.tokens, config.adminToken, logger);
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'steadystate_' });
     const telemetry = new ServiceTelemetry({ registry: metrics });

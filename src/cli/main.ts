@@ -47,6 +47,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--control-percent <n>', 'share of traffic in the control group').default('5'))
     .addOption(new Option('--experiment-percent <n>', 'share of traffic in the experiment group').default('5'))
     .option('--sticky-header <name>', 'header whose value keeps a user in one group (default: client address)')
+    .option('--admin-host <name...>', 'host names the admin API answers to besides IP addresses and localhost (DNS rebinding defence)')
     .action(async (opts: ProxyCliOptions) => {
       const { runProxyCommand } = await import('../proxy/command.ts');
       await runProxyCommand(opts);
@@ -85,6 +86,7 @@ export interface ProxyCliOptions {
   controlPercent: string;
   experimentPercent: string;
   stickyHeader?: string;
+  adminHost?: string[];
 }
 
 async function main(argv: string[]): Promise<void> {

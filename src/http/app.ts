@@ -21,7 +21,9 @@ import { AppError } from '../lib/errors.ts';
 import type { RunService } from '../service/run-service.ts';
 import type { Store } from '../store/types.ts';
 import { registerAuth } from './auth.ts';
+import { BodyShapeError, checkParsedValue, jsonTextTooDeep, tooDeep } from './body-guards.ts';
 import { registerExperimentRoutes } from './experiment-routes.ts';
+import { registerLoginRoutes } from './login-routes.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
@@ -51,7 +53,17 @@ export function routesOf(app: object): RouteEntry[] {
   return registeredRoutes.get(app) ?? [];
 }
 
-export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
+/**
+ * Spec bodies come as YAML or JSON, including vendor `+yaml` / `+json` forms,
+ * and nothing else. text/plain in particular is refused: a page on another
+ * site can send it without a CORS preflight.
+ */
+export const YAML_TYPE_RE = /^application\/(?:[\w.!#$&^-]+\+)?yaml\s*(?:;|$)/i;
+export const JSON_TYPE_RE = /^application\/(?:[\w.!#$&^-]+\+)?json\s*(?:;|$)/i;
+export const UNSUPPORTED_TYPE_MESSAGE = 'send content-type application/yaml or application/json';
+
+/** A NUL byte (raw or %00) anywhere in the URL: PostgreSQL cannot hold it, so no route can use it. */
+const hasNul = (url: string): boolean => url.includes('\u0000') || /%00/i.test(url);
 
 export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   const app = Fastify({
@@ -71,8 +83,25 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  // YAML specs arrive as text; the spec loader parses them with line numbers.
-  app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // YAML specs arrive as text; the spec loader parses them with line numbers (after a depth check).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(YAML_TYPE_RE, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(JSON_TYPE_RE, { parseAs: 'string' }, (req, body, done) => {
+    if (typeof body === 'string' && jsonTextTooDeep(body)) return done(tooDeep(), undefined);
+    void parseJson(req, typeof body === 'string' ? body : body.toString('utf8'), (err, value) => {
+      if (err) return done(err, undefined);
+      try {
+        checkParsedValue(value);
+      } catch (e) {
+        return done(e as Error, undefined);
+      }
+      done(null, value);
+    });
+  });
+  app.addHook('onRequest', async (request) => {
+    if (hasNul(request.url)) throw new BodyShapeError('the URL contains a NUL byte (%00); remove it');
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
@@ -89,7 +118,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
       if (error.httpStatus >= 500) request.log.error({ err: error }, error.message);
       return reply.code(error.httpStatus).send(error.toJSON());
     }
-    // Fastify's own client errors: body too large, bad JSON, unsupported media type…
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send({ error: 'unsupported_media_type', message: `${UNSUPPORTED_TYPE_MESSAGE} (got ${JSON.stringify(request.headers['content-type'] ?? 'none')})` });
+    }
+    // Fastify's own client errors: body too large, bad JSON, bad URL…
     const status = error.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
       return reply.code(status).send({ error: (error.code ?? 'bad_request').toLowerCase(), message: error.message });
@@ -111,7 +143,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerAuth(app, deps.store);
+  registerAuth(app, deps.store, deps.config.publicUrl);
 
   app.get('/healthz', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { access: 'viewer' }, schema: { hide: true } }, async (_req, reply) => {
@@ -130,6 +162,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   registerExperimentRoutes(app, deps);
   registerRunRoutes(app, deps);
   registerPageRoutes(app, deps);
+  registerLoginRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerHookRoutes(app, { triggers: deps.store.triggers, ...deps });
   return app;

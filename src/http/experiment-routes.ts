@@ -9,6 +9,7 @@ import { parseExperiment, validateExperiment } from '../spec/load.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { ExperimentVersion, SpecFormat } from '../store/types.ts';
 import { actorOf } from './auth.ts';
+import { checkParsedValue, tooDeep, yamlTextTooDeep } from './body-guards.ts';
 import type { HttpDeps } from './app.ts';
 import type { ZodApp } from './types.ts';
 
@@ -27,6 +28,8 @@ function parseBody(body: unknown, deps: HttpDeps): { experiment: Experiment; sou
     if (Buffer.byteLength(body, 'utf8') > deps.config.limits.maxSpecBytes) {
       throw new ValidationError([{ path: '(body)', message: `spec is larger than ${deps.config.limits.maxSpecBytes} bytes` }]);
     }
+    // Before the YAML parser: 20,000 nested `- ` entries exhaust its memory.
+    if (yamlTextTooDeep(body)) throw tooDeep();
     result = parseExperiment(body);
     source = body;
     format = 'yaml';
@@ -41,6 +44,8 @@ function parseBody(body: unknown, deps: HttpDeps): { experiment: Experiment; sou
     throw new ValidationError([{ path: '(body)', message: 'send the spec as YAML (Content-Type: application/yaml) or as a JSON object' }]);
   }
   if (!result.ok) throw new ValidationError(result.issues, 'the experiment spec is invalid');
+  // YAML can spell a NUL ("\0") and nest inside free-form params; JSON bodies were checked on parsing.
+  checkParsedValue(result.experiment);
   const policy = policyIssues(result.experiment, deps.config);
   if (policy.length > 0) throw new ValidationError(policy, 'the experiment is not allowed by this service');
   return { experiment: result.experiment, source, format };

@@ -4,8 +4,10 @@
  * plane faces clients: whoever reaches it can inject faults.
  *
  * Bodies are validated with the shared zod schema; every bad body is a 400
- * naming the field, never a 5xx.
+ * naming the field, never a 5xx. The Host header must be an IP address,
+ * localhost or a configured name (DNS rebinding): 403 otherwise.
  */
+import { isIP } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError } from '../lib/errors.ts';
@@ -19,12 +21,45 @@ export interface AdminApiDeps {
   windows: FaultWindows;
   metrics: ProxyMetrics;
   logger?: Logger | undefined;
+  /** Host names (besides IP addresses and localhost) the admin API answers to: its --admin host and --admin-host. */
+  hostNames?: readonly string[];
+}
+
+export class HostNotAllowedError extends AppError {
+  constructor(host: string) {
+    super(
+      `the admin API does not answer to Host "${host.slice(0, 100)}": use an IP address or localhost, or start the proxy with --admin-host ${host.slice(0, 100).replace(/:\d+$/, '')}`,
+      { code: 'host_not_allowed', httpStatus: 403 },
+    );
+  }
+}
+
+/** The name in a Host header, without port or IPv6 brackets, lower-cased; undefined when malformed. */
+export function hostNameOf(host: string | undefined): string | undefined {
+  if (typeof host !== 'string' || host === '') return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/.exec(host);
+  return (m?.[1] ?? m?.[2])?.toLowerCase();
+}
+
+/**
+ * DNS rebinding defence: a hostile page whose name is made to resolve to the
+ * proxy sends its own name as Host. An IP literal or localhost cannot be
+ * rebound; other names must be configured.
+ */
+export function isAllowedAdminHost(host: string | undefined, names: readonly string[]): boolean {
+  const name = hostNameOf(host);
+  if (name === undefined) return false;
+  return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || names.some((n) => n.toLowerCase() === name);
 }
 
 export function buildAdminApp(deps: AdminApiDeps): FastifyInstance {
   const { windows, metrics } = deps;
   // Window ids are run ids of up to 256 characters; the router's default cap on a path parameter is 100.
   const app = createFastify(deps.logger, 'proxy-admin', 512);
+  const names = deps.hostNames ?? [];
+  app.addHook('onRequest', async (request) => {
+    if (!isAllowedAdminHost(request.headers.host, names)) throw new HostNotAllowedError(request.headers.host ?? '');
+  });
 
   app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
     if (err instanceof AppError) {

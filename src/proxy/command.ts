@@ -1,6 +1,6 @@
 /**
  * `steadystate proxy --listen HOST:PORT --upstream URL --admin HOST:PORT
- *  [--control-percent N] [--experiment-percent N] [--sticky-header NAME]`
+ *  [--control-percent N] [--experiment-percent N] [--sticky-header NAME] [--admin-host NAME…]`
  *
  * Validates the flags (every message names its flag), starts the proxy,
  * resolves once both listeners are up, and closes them on SIGINT/SIGTERM.
@@ -20,6 +20,8 @@ export interface ProxyCommandOptions {
   controlPercent?: string | number;
   experimentPercent?: string | number;
   stickyHeader?: string;
+  /** Extra names the admin API answers to (--admin-host, repeatable). */
+  adminHost?: string[];
 }
 
 export interface ProxyCommandDeps {
@@ -35,6 +37,7 @@ const FLAG_OF: Record<string, string> = {
   controlPercent: '--control-percent',
   experimentPercent: '--experiment-percent',
   stickyHeader: '--sticky-header',
+  adminHosts: '--admin-host',
 };
 
 /** `127.0.0.1:8080`, `[::1]:8080`, `localhost:0` → { host, port }; undefined when malformed. */
@@ -96,6 +99,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, deps: ProxyC
       controlPercent,
       experimentPercent,
       ...(options.stickyHeader === undefined ? {} : { stickyHeader: options.stickyHeader }),
+      ...(options.adminHost === undefined ? {} : { adminHosts: options.adminHost }),
       logger,
     });
   } catch (err) {

@@ -43,6 +43,8 @@ export interface FaultProxyOptions {
   experimentPercent?: number;
   /** Header whose value is the sticky key (e.g. x-user-id); without it, or when absent, the client address. */
   stickyHeader?: string;
+  /** Names the admin API answers to besides IP addresses, localhost and `admin.host` (DNS rebinding defence). */
+  adminHosts?: string[];
   logger?: Logger;
 }
 
@@ -78,6 +80,7 @@ const optionsSchema = z
     }, 'must be an origin such as http://127.0.0.1:3000 (a path prefix is not supported)'),
     controlPercent: percent.default(5),
     experimentPercent: percent.default(5),
+    adminHosts: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'must be a host name')).default([]),
     stickyHeader: z
       .string()
       .regex(HEADER_NAME_RE, 'must be an HTTP header name')
@@ -115,7 +118,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   setMaxListeners(0, shutdown.signal);
 
   const data = buildDataPlane(cfg, { windows, metrics, logger, shutdown: shutdown.signal });
-  const admin = buildAdminApp({ windows, metrics, logger });
+  const admin = buildAdminApp({ windows, metrics, logger, hostNames: [cfg.admin.host, ...cfg.adminHosts] });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

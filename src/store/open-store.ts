@@ -2,6 +2,7 @@
  * The store's factory: picks the adapter, applies migrations, wires the
  * repositories. The composition root calls `openStore` once at start.
  */
+import { createSessionRepository } from '../http/session-store.ts';
 import { createExperimentRepository } from './experiment-store.ts';
 import { migrate, type Migration } from './migrate.ts';
 import { createPgSql } from './pg-sql.ts';
@@ -54,6 +55,7 @@ export async function createStore(sql: Sql, migrations?: readonly Migration[]): 
     tokens: createTokenRepository(sql),
     settings: createSettingsRepository(sql),
     triggers: createTriggerRepository(sql),
+    sessions: createSessionRepository(sql),
     async ping() {
       await sql.query('SELECT 1');
     },

@@ -11,6 +11,7 @@ import type { FaultWindow, HaltInfo, RunEvent, RunState, CollectedSeries } from 
 import type { JsonObject } from '../lib/json.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+import type { SessionRepository } from '../http/session-store.ts';
 import type { TriggerRepository } from '../triggers/trigger-store.ts';
 import type { SqlKind } from './sql.ts';
 
@@ -250,6 +251,8 @@ export interface Store {
   readonly tokens: TokenRepository;
   readonly settings: SettingsRepository;
   readonly triggers: TriggerRepository;
+  /** Browser sessions opened by POST /login. */
+  readonly sessions: SessionRepository;
   /** Cheap round trip for `/readyz`; throws when the database is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;

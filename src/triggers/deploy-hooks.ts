@@ -13,7 +13,9 @@
  * Reads (the delivery record, the experiments) happen only after 1–4.
  *
  * Then: a redelivery (same id, same content) answers with the runs recorded
- * the first time, starting nothing; otherwise each matching experiment is
+ * the first time, starting nothing — also when the first time started none
+ * because halt-all was on or the targets were busy: a delivery is consumed
+ * once matched, so it cannot be replayed after halt-all is cleared; otherwise each matching experiment is
  * started with the idempotency key `provider:deliveryId` (so a redelivery
  * racing the first delivery finds the same runs), and the delivery is
  * recorded. Starting returns as soon as the run row exists; the run itself
@@ -130,24 +132,24 @@ export class DeployHooks {
         body.skipped.push({ experiment: experiment.name, error: err.code, message: err.message });
       }
     }
-    if (body.runs.length > 0) {
-      const recorded = await this.deps.triggers.recordDelivery({
-        provider: provider.name,
-        deliveryId: event.deliveryId,
-        contentSha256: content,
-        service: event.service,
-        environment: event.environment,
-        receivedAt: new Date(now),
-        result: { runs: body.runs.map((r) => ({ id: r.id, experiment: r.experiment })), skipped: body.skipped },
-      });
-      if (!recorded) {
-        // A twin with this delivery id was recorded in the meantime. Same content: the
-        // idempotency keys gave both the same runs, so this answer stands. Other content
-        // under the same id is a replay that lost the race (its starts found the same runs).
-        const twin = await this.deps.triggers.findDeliveries(provider.name, event.deliveryId, content, new Date(now - provider.replayWindowMs));
-        if (!twin.some((d) => d.deliveryId === event.deliveryId && d.contentSha256 === content)) throw replayed(true);
-        body.duplicate = body.runs.every((r) => !r.created);
-      }
+    // Recorded even when every start was skipped (halt-all, a busy target): the delivery is consumed,
+    // so replaying it after halt-all is cleared starts nothing. A new deploy sends a new delivery.
+    const recorded = await this.deps.triggers.recordDelivery({
+      provider: provider.name,
+      deliveryId: event.deliveryId,
+      contentSha256: content,
+      service: event.service,
+      environment: event.environment,
+      receivedAt: new Date(now),
+      result: { runs: body.runs.map((r) => ({ id: r.id, experiment: r.experiment })), skipped: body.skipped },
+    });
+    if (!recorded) {
+      // A twin with this delivery id was recorded in the meantime. Same content: the
+      // idempotency keys gave both the same runs, so this answer stands. Other content
+      // under the same id is a replay that lost the race (its starts found the same runs).
+      const twin = await this.deps.triggers.findDeliveries(provider.name, event.deliveryId, content, new Date(now - provider.replayWindowMs));
+      if (!twin.some((d) => d.deliveryId === event.deliveryId && d.contentSha256 === content)) throw replayed(true);
+      body.duplicate = body.runs.every((r) => !r.created);
     }
     this.deps.logger.info(
       { provider: provider.name, delivery: event.deliveryId, service: event.service, environment: event.environment, runs: body.runs.map((r) => r.id), skipped: body.skipped.length },

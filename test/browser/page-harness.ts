@@ -4,6 +4,7 @@
  * here only when the app does not register it itself yet, so the tests run
  * the same before and after src/http/app.ts wires it in.
  */
+import type { BrowserContext } from 'playwright-core';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../../src/config.ts';
@@ -12,6 +13,18 @@ import { registerPageRoutes } from '../../src/http/page-routes.ts';
 import { RunService } from '../../src/service/run-service.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { HttpHarness } from '../http/harness.ts';
+
+/** How the browser tests launch Debian's chromium (headless, in a container without a sandbox). */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export async function startPageHarness(env: NodeJS.ProcessEnv = {}): Promise<HttpHarness> {
   const config = loadConfig({ STEADYSTATE_LISTEN: '127.0.0.1:0', ...env });
@@ -39,4 +52,16 @@ export async function startPageHarness(env: NodeJS.ProcessEnv = {}): Promise<Htt
       await store.close();
     },
   };
+}
+
+/** Log in the way a person does: type the token into GET /login and submit; the server sets the session cookie. */
+export async function logInWithForm(context: BrowserContext, base: string, token: string): Promise<void> {
+  const page = await context.newPage();
+  try {
+    await page.goto(`${base}/login`, { waitUntil: 'load' });
+    await page.fill('input[name="token"]', token);
+    await Promise.all([page.waitForURL(`${base}/`, { timeout: 15_000 }), page.click('button[type="submit"]')]);
+  } finally {
+    await page.close();
+  }
 }

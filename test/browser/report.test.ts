@@ -21,18 +21,7 @@ import type { HttpHarness } from '../http/harness.ts';
 import { insertRunFixture } from '../fixtures/runs/insert.ts';
 import { failedRun, haltedRun, HOSTILE_EXPERIMENT, HOSTILE_METRIC, hostileRun, passedRun } from '../fixtures/runs/runs.ts';
 import { checkBinary, missingPrerequisite } from '../helpers/skip.ts';
-import { startPageHarness } from './page-harness.ts';
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { CHROMIUM_ARGS, logInWithForm, startPageHarness } from './page-harness.ts';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../reports/screenshots/', import.meta.url));
 
@@ -101,8 +90,8 @@ describe('reports in a browser (chromium)', { skip }, () => {
     base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
     browser = await playwright.chromium.launch({ executablePath: chromiumBinary.path, args: CHROMIUM_ARGS, timeout: 60_000 });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
-    // The browser authenticates the way a person would: with the token cookie.
-    await context.addCookies([{ name: 'steadystate_token', value: h.tokens.viewer, url: base, httpOnly: true, sameSite: 'Strict' }]);
+    // The browser authenticates the way a person would: the login form opens a session.
+    await logInWithForm(context, base, h.tokens.viewer);
     await mkdir(SCREENSHOTS, { recursive: true });
   });
 

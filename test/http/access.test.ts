@@ -15,6 +15,9 @@ const RANK = { viewer: 1, operator: 2, admin: 3 } as const;
 const ROUTES: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; need: Need; pattern: string; body?: string; yaml?: boolean }[] = [
   { method: 'GET', url: '/healthz', need: 'public', pattern: '/healthz' },
   { method: 'POST', url: '/hooks/deploy/github', need: 'public', pattern: '/hooks/deploy/:provider', body: '{}' },
+  { method: 'GET', url: '/login', need: 'public', pattern: '/login' },
+  { method: 'POST', url: '/login', need: 'public', pattern: '/login', body: JSON.stringify({ token: 'sst_not-a-real-token' }) },
+  { method: 'POST', url: '/logout', need: 'viewer', pattern: '/logout' },
   { method: 'GET', url: '/api/v1/schedules', need: 'viewer', pattern: '/api/v1/schedules' },
   { method: 'GET', url: '/', need: 'viewer', pattern: '/' },
   { method: 'GET', url: '/api/v1/runs/nope/report.html', need: 'viewer', pattern: '/api/v1/runs/:id/report.html' },
@@ -77,6 +80,12 @@ describe('access control: every route × every role', () => {
       // Webhooks authenticate by signature; in this harness no provider has a secret, so each is disabled (404).
       if (route.need === 'public' && route.pattern.startsWith('/hooks/')) {
         assert.equal(anonymous.statusCode, 404, anonymous.body);
+        return;
+      }
+      // The login page is for strangers; logging in needs this site's Origin (login CSRF), then a valid token.
+      if (route.url === '/login') {
+        if (route.method === 'GET') assert.equal(anonymous.statusCode, 200);
+        else assert.equal(anonymous.statusCode, 403, anonymous.body);
         return;
       }
       if (route.need === 'public') {

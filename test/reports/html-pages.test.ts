@@ -1,6 +1,6 @@
 /**
  * The HTML pages of the service, through `app.inject`: `GET /` and
- * `GET /api/v1/runs/:id/report.html` need a viewer token (header or cookie),
+ * `GET /api/v1/runs/:id/report.html` need a viewer token (header or session cookie),
  * send a strict CSP, and show stored runs with every string escaped.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +14,8 @@ import { assertSafeMarkup } from './markup.ts';
 
 describe('HTML pages', () => {
   let h: HttpHarness;
-  const cookie = () => ({ cookie: `theme=dark; steadystate_token=${encodeURIComponent(h.tokens.viewer)}` });
+  let session = '';
+  const cookie = () => ({ cookie: `theme=dark; steadystate_session=${session}` });
 
   before(async () => {
     h = await startPageHarness();
@@ -22,6 +23,10 @@ describe('HTML pages', () => {
     await insertRunFixture(h.store, 'run-failed', failedRun);
     await insertRunFixture(h.store, 'run-halted', haltedRun);
     await insertRunFixture(h.store, 'run-hostile', hostileRun);
+    // A browser session, as the login form opens one.
+    const login = await h.app.inject({ method: 'POST', url: '/login', headers: { origin: 'http://localhost' }, payload: { token: h.tokens.viewer } });
+    assert.equal(login.statusCode, 200, login.body);
+    session = /steadystate_session=([^;]+)/.exec(String(login.headers['set-cookie']))?.[1] ?? '';
   });
   after(async () => h.close());
 
@@ -62,7 +67,9 @@ describe('HTML pages', () => {
 
   it('GET / needs a token: none → 401; a bearer header works as well as the cookie', async () => {
     assert.equal((await h.app.inject({ method: 'GET', url: '/' })).statusCode, 401);
-    assert.equal((await h.app.inject({ method: 'GET', url: '/', headers: { cookie: 'steadystate_token=sst_nope' } })).statusCode, 401);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/', headers: { cookie: 'steadystate_session=sst_nope' } })).statusCode, 401);
+    // The old token cookie is no longer read: a browser logs in at /login.
+    assert.equal((await h.app.inject({ method: 'GET', url: '/', headers: { cookie: `steadystate_token=${h.tokens.viewer}` } })).statusCode, 401);
     const res = await h.app.inject({ method: 'GET', url: '/', headers: { authorization: `Bearer ${h.tokens.viewer}` } });
     assert.equal(res.statusCode, 200);
   });

@@ -216,11 +216,37 @@ describe('POST /hooks/deploy/github', () => {
       assert.equal(res.statusCode, 202, res.body);
       assert.deepEqual(res.json().runs, []);
       assert.deepEqual(res.json().skipped.map((s: { error: string }) => s.error), ['halt_all_active', 'halt_all_active']);
-      // Nothing started, so nothing recorded: a redelivery after halt-all is cleared will start them.
-      assert.deepEqual(await snapshotTables(h.sql), before);
+      // Nothing started, but the delivery is recorded as consumed (issue #14): one row, no runs.
+      const afterSkip = await snapshotTables(h.sql);
+      assert.equal(afterSkip.webhook_deliveries?.rows, (before.webhook_deliveries?.rows ?? 0) + 1);
+      assert.deepEqual(afterSkip.runs, before.runs);
     } finally {
       await h.store.settings.clearHaltAll('test');
     }
+  });
+
+  it('a delivery skipped during halt-all cannot be replayed once halt-all is cleared', async () => {
+    h.clock.now = Date.now();
+    const body = JSON.stringify(deploymentStatus({ statusId: 889, at: new Date(h.clock.now - 1000) }));
+    await h.store.settings.setHaltAll('test');
+    try {
+      const first = await send(body, githubHeaders(body, { delivery: 'halt-all-replay' }));
+      assert.equal(first.statusCode, 202, first.body);
+      assert.deepEqual(first.json().runs, []);
+    } finally {
+      await h.store.settings.clearHaltAll('test');
+    }
+    h.clock.now += 10 * 60_000;
+    const before = await snapshotTables(h.sql);
+    // The same delivery again, ten minutes later, halt-all off: a duplicate, nothing started.
+    const again = await send(body, githubHeaders(body, { delivery: 'halt-all-replay' }));
+    assert.equal(again.statusCode, 202, again.body);
+    assert.equal(again.json().duplicate, true);
+    assert.deepEqual(again.json().runs, []);
+    assert.deepEqual(again.json().skipped.map((s: { error: string }) => s.error), ['halt_all_active', 'halt_all_active']);
+    // The same body under a fresh delivery id: a replay, refused.
+    await refused(body, githubHeaders(body, { delivery: 'halt-all-replay-2' }), 409, 'replayed_delivery');
+    assert.deepEqual(await snapshotTables(h.sql), before);
   });
 
   it('the signature in a repeated X-Hub-Signature-256 header is refused (ambiguous)', async () => {
