@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { EXIT_BAD_INPUT } from '../engine/types.ts';
 import type { InputIssue } from '../lib/errors.ts';
+import { outboundIssues } from '../service/spec-checks.ts';
+import { loadSecurityPolicy } from '../security/policy.ts';
 import { parseExperiment } from '../spec/load.ts';
 
 /** `FILE:LINE path.to.field: message` — the line format editors and CI annotate from. */
@@ -21,6 +23,8 @@ export async function readSpecFile(file: string): Promise<{ text: string } | { i
 
 export async function validateCommand(files: string[]): Promise<number> {
   let bad = false;
+  // Outbound hosts are judged as the service in this environment would (STEADYSTATE_ALLOWED_HOSTS…).
+  const policy = loadSecurityPolicy(process.env, []);
   for (const file of files) {
     const read = await readSpecFile(file);
     if ('issue' in read) {
@@ -28,7 +32,9 @@ export async function validateCommand(files: string[]): Promise<number> {
       process.stdout.write(`${formatIssue(file, read.issue)}\n`);
       continue;
     }
-    const result = parseExperiment(read.text);
+    const parsed = parseExperiment(read.text);
+    const policyProblems = parsed.ok ? outboundIssues(parsed.experiment, policy) : [];
+    const result = parsed.ok && policyProblems.length > 0 ? { ok: false as const, issues: policyProblems.map((i) => ({ ...i, line: i.line ?? 1 })) } : parsed;
     if (result.ok) {
       process.stdout.write(`${file}: valid (${result.experiment.metadata.name})\n`);
     } else {
