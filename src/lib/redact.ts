@@ -70,6 +70,19 @@ function walk(value: unknown, inHeaders: boolean, seen: WeakSet<object>): unknow
   }
 }
 
+/**
+ * The same rules for one scalar, given the keys that lead to it (for text the
+ * walk above cannot see as objects, e.g. a spec's YAML source).
+ */
+export function redactLeaf(keys: readonly string[], value: string | number): string | number {
+  const last = keys.at(-1);
+  const parent = keys.at(-2);
+  if (last === 'fromEnv' || last === 'fromFile') return value;
+  if (parent !== undefined && HEADER_MAP_KEY.test(parent)) return REDACTED;
+  if (last !== undefined && SENSITIVE_KEY.test(last) && !LOCATION_KEY.test(last)) return REDACTED;
+  return typeof value === 'string' ? redactText(value) : value;
+}
+
 /** What a log or an answer may say about an error: its type, message, code, stack and cause. */
 export function errorFields(err: Error): Record<string, unknown> {
   const out: Record<string, unknown> = { type: err.name, message: err.message };
@@ -82,7 +95,7 @@ export function errorFields(err: Error): Record<string, unknown> {
 
 const BEARER_RE = /\b(Bearer|Basic|Token|Digest|Negotiate)\s+[A-Za-z0-9._~+/=-]{6,}/g;
 // `"authorization": "…"`, `token: …`, `api_key=…`: a secret-looking key, then its value.
-const PAIR_RE = new RegExp(`((?:^|[^\\w])["']?[\\w.-]*(?:${SECRET_WORDS})[\\w.-]*["']?\\s*[:=]\\s*)("(?:[^"\\\\]|\\\\.)*"|'[^']*'|[^\\s"',;&}\\]]+)`, 'gi');
+const PAIR_RE = new RegExp(`((?:^|[^\\w])["']?[\\w.-]*(?:${SECRET_WORDS})[\\w.-]*["']?[ \\t]*[:=][ \\t]*)("(?:[^"\\\\]|\\\\.)*"|'[^']*'|[^\\s"',;&}\\]]+)`, 'gi');
 
 /** Every rule for text: known secrets, URL userinfo and query secrets, auth schemes, key/value pairs. */
 export function redactText(text: string): string {
@@ -91,9 +104,9 @@ export function redactText(text: string): string {
   out = redactUrlSecrets(out);
   out = out.replace(BEARER_RE, `$1 ${REDACTED}`);
   out = out.replace(PAIR_RE, (whole, key: string, value: string) => {
-    if (value.includes(REDACTED) || /^["']?\[redacted\]/.test(value)) return whole;
+    if (value.includes(REDACTED) || /^["']?\[redacted/.test(value)) return whole;
     // A reference or a location is not the secret: `apiKeyFile: /run/secrets/dd`, `fromEnv: NAME`.
-    if (/(file|path|env|dir|from)["']?\s*[:=]\s*$/i.test(key)) return whole;
+    if (/(file|path|env|dir|from)["']?[ \t]*[:=][ \t]*$/i.test(key)) return whole;
     const quote = value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : '';
     return `${key}${quote}${REDACTED}${quote}`;
   });
