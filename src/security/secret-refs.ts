@@ -30,8 +30,9 @@ export function describeRef(ref: SecretRef): string {
 
 /**
  * The secret's value. Throws PolicyError when the policy does not allow the
- * reference, and a plain PolicyError-free AppError-compatible message (via
- * `missing`) when it is allowed but empty or unreadable; never the value.
+ * reference, and the caller's own error (built by `missing`, e.g. an
+ * InjectorError) when it is allowed but unset, empty or unreadable. Messages
+ * name the reference, never the value.
  */
 export function resolveSecretRef(
   ref: SecretRef,
