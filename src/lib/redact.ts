@@ -20,8 +20,8 @@ export const REDACTED = '[redacted]';
 
 const SECRET_WORDS = 'pass(?:word|wd)?|secret|token|api[-_]?key|app(?:lication)?[-_]?key|authorization|cookie|credentials?|private[-_]?key|signature|session[-_]?id';
 const SENSITIVE_KEY = new RegExp(`(${SECRET_WORDS})`, 'i');
-/** Keys whose values are where a secret lives, not the secret: file paths and variable names. */
-const LOCATION_KEY = /(File|Path|Env|Dir)$/;
+/** Keys whose values are where a secret lives or which one it is, not the secret: paths, variable names, ids. */
+const LOCATION_KEY = /(File|Path|Env|Dir|Id|Name)$/;
 const HEADER_MAP_KEY = /^(headers|httpHeaders)$/i;
 
 /** Values known to be secrets; replaced wherever they appear in text. */

@@ -127,3 +127,7 @@ test('a log line holds no secret however deep it sits (pino redact paths reached
   assert.equal(parsed.event, 'window.opened');
   assert.equal(parsed.err.type, 'Error');
 });
+
+test('ids and names of secrets are not secrets: a token id stays readable in logs and answers', () => {
+  assert.deepEqual(redact({ tokenId: 'tok_123456', secretName: 'shop', token: 'x-secret-value' }), { tokenId: 'tok_123456', secretName: 'shop', token: REDACTED });
+});
