@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ServiceConfig } from './config.ts';
 import type { ZodApp } from './http/types.ts';
+import { registerSecretValues } from './lib/redact.ts';
 import { startTracing } from './observability/otel-sdk.ts';
 import { ServiceTelemetry } from './observability/service-telemetry.ts';
 import { SlackNotifier } from './notifiers/slack-notifier.ts';
@@ -27,8 +28,25 @@ export interface Service {
   stop(reason: string): Promise<void>;
 }
 
+function safePassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startService(config: Readonly<ServiceConfig>, logger: Logger): Promise<Service> {
   // The OTel SDK reads its own OTEL_* variables (its contract with operators); we only decide whether to load it.
+  // The service's own secrets are removed wherever they might show up in text (src/lib/redact.ts).
+  registerSecretValues([
+    config.adminToken,
+    ...Object.values(config.webhookSecrets),
+    config.slack.botToken,
+    config.slack.webhookUrl,
+    ...Object.entries(config.slack.env).flatMap(([name, value]) => (/TOKEN|WEBHOOK|SECRET/.test(name) ? [value] : [])),
+    config.databaseUrl ? safePassword(config.databaseUrl) : undefined,
+  ]);
   const tracing = await startTracing(process.env, logger);
   const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
   try {

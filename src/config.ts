@@ -6,7 +6,10 @@
 import { z } from 'zod';
 import { ConfigError } from './lib/errors.ts';
 import { parseDuration } from './lib/duration.ts';
+import { loadSecurityPolicy, type SecurityPolicy } from './security/policy.ts';
 import { DEPLOY_PROVIDERS, type DeployProviderName } from './triggers/types.ts';
+
+export { hostAllowed } from './security/policy.ts';
 
 export interface HostPort {
   host: string;
@@ -20,8 +23,10 @@ export interface ServiceConfig {
   dataDir: string;
   /** Bootstrap admin token (STEADYSTATE_ADMIN_TOKEN). A secret: never logged. */
   adminToken: string | undefined;
-  /** Hosts specs may point sources, injectors and webhooks at; undefined = any host. */
+  /** Hosts specs may point sources, injectors and webhooks at; undefined = any host (= security.allowedHosts). */
   allowedHosts: readonly string[] | undefined;
+  /** Outbound hosts, secret references, the command injector (src/security/policy.ts). */
+  security: SecurityPolicy;
   limits: {
     maxConcurrentRuns: number;
     maxBodyBytes: number;
@@ -97,13 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
   if (adminToken !== undefined && adminToken.length < 32) {
     problems.push('STEADYSTATE_ADMIN_TOKEN must be at least 32 characters');
   }
-  let allowedHosts: string[] | undefined;
-  if (env.STEADYSTATE_ALLOWED_HOSTS !== undefined && env.STEADYSTATE_ALLOWED_HOSTS.trim() !== '') {
-    allowedHosts = env.STEADYSTATE_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-    for (const h of allowedHosts) {
-      if (!/^(\*\.)?[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/.test(h)) problems.push(`STEADYSTATE_ALLOWED_HOSTS: "${h}" is not a host name`);
-    }
-  }
+  const security = loadSecurityPolicy(env, problems);
   const ints = z
     .object({
       maxConcurrentRuns: positiveInt('STEADYSTATE_MAX_CONCURRENT_RUNS', 20),
@@ -167,7 +166,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
     databaseUrl,
     dataDir: env.STEADYSTATE_DATA_DIR?.trim() || './data',
     adminToken,
-    allowedHosts: allowedHosts ? Object.freeze(allowedHosts) : undefined,
+    allowedHosts: security.allowedHosts,
+    security,
     limits: Object.freeze({ ...ints.data, maxWindowMs, maxTrafficShare }),
     publicUrl,
     logLevel: env.STEADYSTATE_LOG_LEVEL ?? 'info',
@@ -177,11 +177,4 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
     slack: Object.freeze({ botToken: slackToken, webhookUrl: slackWebhook, apiUrl: slackApi.replace(/\/+$/, ''), env: Object.freeze(slackEnv) }),
     scheduler: schedulerText !== 'off',
   });
-}
-
-/** Is `host` allowed by the allowlist? `*.example.com` matches subdomains. */
-export function hostAllowed(host: string, allowed: readonly string[] | undefined): boolean {
-  if (!allowed) return true;
-  const h = host.toLowerCase();
-  return allowed.some((a) => (a.startsWith('*.') ? h.endsWith(a.slice(1)) : h === a));
 }

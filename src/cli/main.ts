@@ -34,8 +34,9 @@ export function buildProgram(): Command {
     .argument('<file>', 'experiment spec file')
     .option('--json', 'print one JSON object with the run on stdout')
     .option('--report-dir <dir>', 'directory for the JSON and Markdown reports', 'reports')
-    .action(async (file: string, opts: { json?: boolean; reportDir: string }) => {
-      process.exitCode = await runCommand(file, { json: opts.json === true, reportDir: opts.reportDir });
+    .option('--allow-command', 'let the command injector run the programs this spec names (off otherwise, unless STEADYSTATE_COMMAND_ALLOW lists them)')
+    .action(async (file: string, opts: { json?: boolean; reportDir: string; allowCommand?: boolean }) => {
+      process.exitCode = await runCommand(file, { json: opts.json === true, reportDir: opts.reportDir, allowCommand: opts.allowCommand === true });
     });
 
   program

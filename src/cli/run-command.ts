@@ -8,17 +8,33 @@
 import { EXIT_BAD_INPUT, EXIT_CODES, type TerminalState } from '../engine/types.ts';
 import { executeRun } from '../engine/run-engine.ts';
 import { createInjector } from '../injectors/registry.ts';
-import { AbortedError } from '../lib/errors.ts';
+import { AbortedError, ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
 import { writeRunReports } from '../reports/write-reports.ts';
 import { runSummary } from '../reports/run-summary.ts';
+import { commandIssues, outboundIssues, secretReferenceIssues } from '../service/spec-checks.ts';
+import { loadSecurityPolicy, type SecurityPolicy } from '../security/policy.ts';
 import { parseExperiment } from '../spec/load.ts';
 import { formatIssue, readSpecFile } from './validate-command.ts';
 
 export interface RunCommandOptions {
   json: boolean;
   reportDir: string;
+  /**
+   * `--allow-command`: this machine is the operator's own, so the command
+   * injector may run the programs this spec names (still with a minimal
+   * environment). Without it, only STEADYSTATE_COMMAND_ALLOW's programs run.
+   */
+  allowCommand?: boolean;
+}
+
+/** The CLI's policy: the same STEADYSTATE_* variables as the service, plus --allow-command. */
+export function cliSecurityPolicy(env: NodeJS.ProcessEnv, allowCommand: boolean): SecurityPolicy {
+  const problems: string[] = [];
+  const policy = loadSecurityPolicy(env, problems);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  return allowCommand ? { ...policy, command: { mode: 'any' } } : policy;
 }
 
 export async function runCommand(file: string, opts: RunCommandOptions): Promise<number> {
@@ -33,9 +49,18 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
     return EXIT_BAD_INPUT;
   }
   const experiment = parsed.experiment;
+  const policy = cliSecurityPolicy(process.env, opts.allowCommand === true);
+  const refused = [...outboundIssues(experiment, policy), ...secretReferenceIssues(experiment, policy), ...commandIssues(experiment, policy)];
+  if (refused.length > 0) {
+    for (const issue of refused) process.stderr.write(`${formatIssue(file, issue)}\n`);
+    if (experiment.spec.fault.injector === 'command' && policy.command.mode !== 'any') {
+      process.stderr.write('steadystate: to run the programs of this spec on this machine, add --allow-command\n');
+    }
+    return EXIT_BAD_INPUT;
+  }
   const logger = createLogger({ level: process.env.STEADYSTATE_LOG_LEVEL ?? 'warn' });
-  const source = createMetricSource(experiment.spec.source);
-  const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params);
+  const source = createMetricSource(experiment.spec.source, { policy });
+  const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy });
 
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {

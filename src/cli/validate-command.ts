@@ -3,6 +3,8 @@ import { EXIT_BAD_INPUT } from '../engine/types.ts';
 import type { InputIssue } from '../lib/errors.ts';
 import { metricShapes } from '../engine/kpi-guardrails.ts';
 import { describeShape, shapeWarnings } from '../queries/query-shape.ts';
+import { outboundIssues } from '../service/spec-checks.ts';
+import { loadSecurityPolicy } from '../security/policy.ts';
 import { parseExperiment } from '../spec/load.ts';
 import type { Experiment } from '../spec/schema.ts';
 
@@ -24,6 +26,8 @@ export async function readSpecFile(file: string): Promise<{ text: string } | { i
 
 export async function validateCommand(files: string[]): Promise<number> {
   let bad = false;
+  // Outbound hosts are judged as the service in this environment would (STEADYSTATE_ALLOWED_HOSTS…).
+  const policy = loadSecurityPolicy(process.env, []);
   for (const file of files) {
     const read = await readSpecFile(file);
     if ('issue' in read) {
@@ -31,7 +35,9 @@ export async function validateCommand(files: string[]): Promise<number> {
       process.stdout.write(`${formatIssue(file, read.issue)}\n`);
       continue;
     }
-    const result = parseExperiment(read.text);
+    const parsed = parseExperiment(read.text);
+    const policyProblems = parsed.ok ? outboundIssues(parsed.experiment, policy) : [];
+    const result = parsed.ok && policyProblems.length > 0 ? { ok: false as const, issues: policyProblems.map((i) => ({ ...i, line: i.line ?? 1 })) } : parsed;
     if (result.ok) {
       process.stdout.write(`${file}: valid (${result.experiment.metadata.name})\n`);
       process.stdout.write(judgingNotes(file, result.experiment).join(''));

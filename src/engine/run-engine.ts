@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { closeWithRetry } from '../injectors/close.ts';
 import type { Injector, InjectorHandle } from '../injectors/types.ts';
+import { redact } from '../lib/redact.ts';
 import { AbortedError, describeError, NoDataError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
@@ -141,7 +142,8 @@ class RunExecution {
       this.handle = await this.deps.injector.open({ runId: run.id, experiment: run.experiment, deadline, signal: this.signal });
       run.window = { openedAt: new Date(this.now()).toISOString(), deadline: deadline.toISOString(), handle: this.handle };
       this.telemetry.windowOpened(run);
-      await this.emit('window.opened', 'fault window open', { handle: this.handle, deadline: deadline.toISOString() });
+      // The handle may hold credentials (a webhook's literal headers): events and logs get it redacted.
+      await this.emit('window.opened', 'fault window open', { handle: redact(this.handle), deadline: deadline.toISOString() });
 
       halt = await this.monitor(deadline.getTime(), true);
       await this.closeWindow(halt ? 'halt' : 'deadline');

@@ -34,7 +34,7 @@ import type { ZodApp } from './types.ts';
 export interface HttpDeps {
   store: Store;
   runs: RunService;
-  config: Pick<ServiceConfig, 'limits' | 'allowedHosts' | 'publicUrl' | 'webhookSecrets'>;
+  config: Pick<ServiceConfig, 'limits' | 'allowedHosts' | 'publicUrl' | 'webhookSecrets'> & Partial<Pick<ServiceConfig, 'security'>>;
   scheduler?: Scheduler;
   logger: Logger;
   metrics: Registry;

@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../lib/errors.ts';
+import { redact } from '../lib/redact.ts';
+import { redactSpecSource } from '../lib/redact-source.ts';
 import { policyIssues } from '../service/spec-checks.ts';
 import { parseExperiment, validateExperiment } from '../spec/load.ts';
 import type { Experiment } from '../spec/schema.ts';
@@ -15,8 +17,17 @@ import type { ZodApp } from './types.ts';
 
 const nameParams = z.object({ name: z.string().min(1).max(128) });
 
+/** An experiment as viewers see it: the spec and its source text redacted (header values, URL secrets, keys). */
 function view(v: ExperimentVersion) {
-  return { name: v.name, version: v.version, createdAt: v.createdAt, createdBy: v.createdBy, format: v.format, spec: v.spec, source: v.source };
+  return {
+    name: v.name,
+    version: v.version,
+    createdAt: v.createdAt,
+    createdBy: v.createdBy,
+    format: v.format,
+    spec: redact(v.spec),
+    source: redactSpecSource(v.source, v.format),
+  };
 }
 
 /** Parse a body into a validated experiment plus the text to store. */

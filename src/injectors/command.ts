@@ -10,8 +10,12 @@
  *   the spec, only its arguments vary per run.
  * - Every run has a timeout: SIGTERM, then SIGKILL after a grace period, sent
  *   to the child's whole process group so helpers it started die with it.
+ * - Off unless the service's operator lists the program (command-policy.ts):
+ *   checked before every spawn, on the file the name resolves to. The child
+ *   gets a minimal environment, never the service's (which holds its tokens).
  * - Exit code 0 is success; any other exit is a retryable InjectorError with
- *   the exit code and the tail of stderr. Retryable because we cannot tell a
+ *   the exit code and the tail of stderr, redacted (a program may print what
+ *   it was given). Retryable because we cannot tell a
  *   flaky `kubectl` from a broken one, and every retry here is bounded.
  * - Status convention, borrowed from LSB init scripts' `status` action:
  *   exit 0 = the fault is active, exit 3 = it is not (closed), anything else
@@ -23,7 +27,10 @@ import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
+import { redactText } from '../lib/redact.ts';
+import { DEFAULT_POLICY, PolicyError, type SecurityPolicy } from '../security/policy.ts';
 import { durationMs } from '../spec/fields.ts';
+import { childEnv, childPath, commandProgramCheck } from './command-policy.ts';
 import { hasPlaceholder, renderTemplate, templateString, templateVars } from './template.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext } from './types.ts';
 
@@ -59,7 +66,11 @@ export const commandParamsSchema = z.strictObject({
   status: argvSchema.optional(),
   /** Per run. Default: the deps' timeout, else 30 s. */
   timeout: durationMs.refine((ms) => ms > 0, 'must be greater than 0').optional(),
-  /** Added to the inherited environment (not templated). */
+  /**
+   * Set in the child's environment (not templated). Only names the program's
+   * STEADYSTATE_COMMAND_ALLOW entry lists; the child inherits nothing else
+   * but PATH, HOME and LANG.
+   */
   env: z.record(z.string().regex(ENV_NAME_RE, 'must be an environment variable name'), z.string()).optional(),
 });
 
@@ -77,6 +88,10 @@ type CommandHandle = z.output<typeof handleSchema>;
 export interface CommandDeps extends InjectorDeps {
   /** Between SIGTERM and SIGKILL. Default 5 s. */
   killGraceMs?: number;
+  /** The operator's policy; its `command` part decides what may run. Default: off. */
+  policy?: SecurityPolicy;
+  /** The service's environment, where pass-through variables come from. Default process.env. */
+  serviceEnv?: NodeJS.ProcessEnv;
 }
 
 type Phase = 'open' | 'close' | 'status';
@@ -107,7 +122,8 @@ interface RunOptions {
   phase: Phase;
   timeoutMs: number;
   killGraceMs: number;
-  env: Record<string, string> | undefined;
+  /** The child's whole environment. */
+  env: Record<string, string>;
   signal: AbortSignal | undefined;
 }
 
@@ -130,7 +146,7 @@ function run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
     try {
       child = spawn(program, argv.slice(1), {
         shell: false,
-        env: { ...process.env, ...opts.env },
+        env: opts.env,
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: ownGroup,
         windowsHide: true,
@@ -219,7 +235,7 @@ function run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
 
 function exitError(phase: Phase, program: string, result: RunResult): InjectorError {
   const how = result.code !== null ? `exit code ${result.code}` : `killed by signal ${result.signal ?? 'unknown'}`;
-  const tail = result.stderrTail ? `; stderr: ${result.stderrTail}` : '; no stderr output';
+  const tail = result.stderrTail ? `; stderr: ${redactText(result.stderrTail)}` : '; no stderr output';
   return new InjectorError(`command ${phase} ${program}: ${how}${tail}`, { retryable: true, code: 'command_failed' });
 }
 
@@ -259,8 +275,16 @@ function parseHandle(handle: InjectorHandle): CommandHandle {
 export function createCommandInjector(params: CommandParams, deps: CommandDeps = {}): Injector {
   const timeoutMs = params.timeout ?? deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const killGraceMs = deps.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const policy = (deps.policy ?? DEFAULT_POLICY).command;
   // spawn looks programs up on the PATH of the env it is given, so check() must use the same one.
-  const pathFor = (env: Record<string, string> | undefined): string | undefined => env?.PATH ?? process.env.PATH;
+  const pathFor = (env: Record<string, string> | undefined): string | undefined => childPath(env);
+
+  /** Refuse a program the policy does not allow; otherwise the environment it runs with. */
+  const allowed = (phase: Phase, argv: readonly string[], specEnv: Record<string, string> | undefined): Record<string, string> => {
+    const verdict = commandProgramCheck(argv[0] ?? '', policy, specEnv);
+    if (!verdict.ok) throw new PolicyError(`command ${phase}: ${verdict.problem}`);
+    return childEnv(verdict.entry, specEnv, deps.serviceEnv ?? process.env);
+  };
 
   const missingPrograms = async (programs: (string | undefined)[], env: Record<string, string> | undefined): Promise<string[]> => {
     const missing: string[] = [];
@@ -281,7 +305,10 @@ export function createCommandInjector(params: CommandParams, deps: CommandDeps =
       if (params.status) handle.status = render(params.status);
       if (params.env) handle.env = { ...params.env };
 
-      // Opening a fault we have no program to close would leave it running until its deadline.
+      // Opening a fault we may not (or cannot) close would leave it running until its deadline.
+      allowed('close', handle.close, params.env);
+      if (handle.status) allowed('status', handle.status, params.env);
+      const openEnv = allowed('open', openArgv, params.env);
       const missing = await missingPrograms([handle.close[0]], params.env);
       if (missing.length > 0) {
         throw new InjectorError(`command open: the close program is not an executable file: ${missing.join(', ')}`, {
@@ -289,7 +316,7 @@ export function createCommandInjector(params: CommandParams, deps: CommandDeps =
           code: 'command_spawn',
         });
       }
-      const result = await run(openArgv, { phase: 'open', timeoutMs, killGraceMs, env: params.env, signal: ctx.signal });
+      const result = await run(openArgv, { phase: 'open', timeoutMs, killGraceMs, env: openEnv, signal: ctx.signal });
       if (result.code !== 0) throw exitError('open', openArgv[0] ?? '', result);
       return handle;
     },
@@ -297,22 +324,24 @@ export function createCommandInjector(params: CommandParams, deps: CommandDeps =
     // One attempt: closeWithRetry (./close.ts) owns the retry policy.
     async close(raw: InjectorHandle, signal?: AbortSignal): Promise<void> {
       const handle = parseHandle(raw);
-      const result = await run(handle.close, { phase: 'close', timeoutMs: handle.timeoutMs, killGraceMs, env: handle.env, signal });
+      const env = allowed('close', handle.close, handle.env);
+      const result = await run(handle.close, { phase: 'close', timeoutMs: handle.timeoutMs, killGraceMs, env, signal });
       if (result.code !== 0) throw exitError('close', handle.close[0] ?? '', result);
     },
 
     async status(raw: InjectorHandle, signal?: AbortSignal): Promise<InjectorStatus> {
       const handle = parseHandle(raw);
       if (!handle.status) return { state: 'unknown', detail: 'no status command configured' };
+      const env = allowed('status', handle.status, handle.env);
       let result: RunResult;
       try {
-        result = await run(handle.status, { phase: 'status', timeoutMs: handle.timeoutMs, killGraceMs, env: handle.env, signal });
+        result = await run(handle.status, { phase: 'status', timeoutMs: handle.timeoutMs, killGraceMs, env, signal });
       } catch (err) {
         if (err instanceof AbortedError) throw err;
         return { state: 'unknown', detail: err instanceof Error ? err.message : String(err) };
       }
       // The last line of stdout is the program's own word on the fault; worth showing as is.
-      const lastLine = result.stdoutTail.split('\n').at(-1)?.slice(0, 200);
+      const lastLine = redactText(result.stdoutTail.split('\n').at(-1)?.slice(0, 200) ?? '') || undefined;
       if (result.code === 0) return lastLine ? { state: 'active', detail: lastLine } : { state: 'active' };
       if (result.code === STATUS_EXIT_CLOSED) return lastLine ? { state: 'closed', detail: lastLine } : { state: 'closed' };
       const how = result.code !== null ? `status exit code ${result.code}` : `status killed by signal ${result.signal ?? 'unknown'}`;
@@ -322,6 +351,9 @@ export function createCommandInjector(params: CommandParams, deps: CommandDeps =
     /** Without running anything: every program resolves to an executable file. */
     async check(signal?: AbortSignal): Promise<void> {
       if (signal?.aborted) throw new AbortedError('command check: aborted');
+      allowed('open', params.open, params.env);
+      allowed('close', params.close, params.env);
+      if (params.status) allowed('status', params.status, params.env);
       const missing = await missingPrograms([params.open[0], params.close[0], params.status?.[0]], params.env);
       if (missing.length > 0) {
         throw new InjectorError(`command: not found or not executable: ${missing.join(', ')}`, { retryable: false, code: 'command_spawn' });

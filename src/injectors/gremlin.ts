@@ -22,6 +22,8 @@
  * docs/injectors/gremlin.md.
  */
 import { z } from 'zod';
+import { checkOutboundUrl } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY, envReferenceProblem, PolicyError } from '../security/policy.ts';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { durationMs, httpUrl } from '../spec/fields.ts';
 import { closeWithRetry, type CloseRetryPolicy } from './close.ts';
@@ -157,6 +159,10 @@ export function createGremlinInjector(params: GremlinParams, deps: GremlinDeps =
     // The URL as shown: no query (teamId is not secret, but a proxy may add tokens there), no userinfo.
     const label = `${what} ${method} ${url.protocol}//${url.host}${url.pathname}`;
     if (signal?.aborted) throw new AbortedError(`${label}: aborted`);
+    // The parsed URL against the operator's policy, and the credential's variable too, right before the key goes out.
+    checkOutboundUrl(url, deps.policy ?? DEFAULT_POLICY, label);
+    const refused = envReferenceProblem(c.fromEnv, deps.policy ?? DEFAULT_POLICY);
+    if (refused) throw new PolicyError(`${label}: ${refused}`);
     const secret = (deps.env ?? process.env)[c.fromEnv];
     if (secret === undefined || secret === '') {
       throw new InjectorError(`${label}: the Gremlin credential needs environment variable ${c.fromEnv}, which is not set`, { retryable: false, code: 'missing_env' });

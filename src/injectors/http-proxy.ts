@@ -17,6 +17,8 @@
  * AxiosErrors are not kept as causes since they carry the request config.
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { checkOutboundUrl } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY } from '../security/policy.ts';
 import { z } from 'zod';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { checkFaultFields, faultShape, windowViewSchema } from '../proxy/window-schema.ts';
@@ -81,8 +83,10 @@ function createHttpProxyInjector(params: HttpProxyParams, deps: InjectorDeps): I
   ): Promise<AxiosResponse<unknown>> {
     const label = `http-proxy ${what}: ${method} ${redact(url)}`;
     if (signal?.aborted) throw new AbortedError(`${label}: aborted`);
+    // Parsed once and checked on the parsed host; that parse is what axios gets.
+    const target = checkOutboundUrl(url, deps.policy ?? DEFAULT_POLICY, label);
     try {
-      return await http.request<unknown>({ method, url, data, ...(signal ? { signal } : {}) });
+      return await http.request<unknown>({ method, url: target.href, data, ...(signal ? { signal } : {}) });
     } catch (err) {
       if (axios.isCancel(err) || signal?.aborted) throw new AbortedError(`${label}: aborted`);
       const code = axios.isAxiosError(err) ? err.code : undefined;

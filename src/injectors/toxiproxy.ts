@@ -19,6 +19,8 @@
  * (without userinfo or query) and Toxiproxy's own `error` text.
  */
 import { z } from 'zod';
+import { checkOutboundUrl } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY } from '../security/policy.ts';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { fraction, httpUrl } from '../spec/fields.ts';
 import { requestSignal } from './kube.ts';
@@ -154,9 +156,10 @@ function toxiproxyAdmin(deps: InjectorDeps) {
     const url = `${trimSlash(base)}${path}`;
     const what = `${KIND} ${phase} ${method} ${redact(url)}`;
     if (signal?.aborted) throw new AbortedError(`${what}: aborted`);
+    const target = checkOutboundUrl(url, deps.policy ?? DEFAULT_POLICY, what);
     const limit = requestSignal(timeoutMs, signal);
     try {
-      const res = await fetch(url, {
+      const res = await fetch(target, {
         method,
         // Toxiproxy answers 403 to user agents that look like browsers; say who we are.
         headers: { accept: 'application/json', 'user-agent': 'steadystate', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

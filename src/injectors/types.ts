@@ -10,6 +10,7 @@
  */
 import type { z } from 'zod';
 import type { JsonObject } from '../lib/json.ts';
+import type { SecurityPolicy } from '../security/policy.ts';
 
 export interface OpenContext {
   runId: string;
@@ -77,4 +78,6 @@ export interface InjectorFactory<P = unknown> {
 export interface InjectorDeps {
   /** Default per-request timeout in ms. */
   timeoutMs?: number;
+  /** The operator's policy: outbound hosts, secret references, programs. Default: DEFAULT_POLICY. */
+  policy?: SecurityPolicy;
 }

@@ -7,8 +7,12 @@
  *   is the engine's call, since a timed-out open may or may not have acted.
  * - The handle holds the close (and status) request already rendered, so a
  *   process that never saw the spec can close the fault after a crash. Header
- *   values written `{ fromEnv: NAME }` stay references: they are read from the
- *   environment at call time, so secrets are never stored in a handle.
+ *   values written `{ fromEnv: NAME }` or `{ fromFile: PATH }` stay references:
+ *   they are resolved at call time, within the operator's policy
+ *   (STEADYSTATE_SECRET_ENV_ALLOW / _FILE_DIRS), so secrets are never stored
+ *   in a handle and a spec cannot send the service's own secrets anywhere.
+ * - Every URL is checked on its parsed host right before the call
+ *   (src/security/outbound-url.ts), the same check as at validation.
  * - `close` retries with backoff and full jitter; 2xx, 404 and 410 all mean
  *   "closed" (a fault that is already gone is the outcome we want).
  * - Error messages name the method, the URL (without userinfo or query, both
@@ -22,6 +26,9 @@
 import { z } from 'zod';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
+import { checkOutboundUrl } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY, type SecurityPolicy } from '../security/policy.ts';
+import { describeRef, resolveSecretRef, secretRefSchema, type SecretRef } from '../security/secret-refs.ts';
 import { durationMs, httpUrl } from '../spec/fields.ts';
 import { refineJsonTemplate, refineTemplate, renderJsonTemplate, renderTemplate, templateString, templateVars } from './template.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext } from './types.ts';
@@ -33,15 +40,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** RFC 9110 token: what a header name may be. */
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-const fromEnvSchema = z.strictObject({
-  fromEnv: z.string().regex(ENV_NAME_RE, 'must be an environment variable name'),
-});
-
 const headersSchema = z.record(
   z.string().regex(HEADER_NAME_RE, 'must be an HTTP header name'),
-  z.union([templateString, fromEnvSchema]),
+  z.union([templateString, secretRefSchema]),
 );
 
 const requestSchema = z
@@ -68,13 +69,13 @@ export const webhookParamsSchema = z.strictObject({
 
 export type WebhookParams = z.output<typeof webhookParamsSchema>;
 export type WebhookRequest = WebhookParams['open'];
-type HeaderValue = string | { fromEnv: string };
+type HeaderValue = string | SecretRef;
 
 /** A request with every placeholder filled in; `fromEnv` references are still unresolved. */
 const renderedRequestSchema = z.object({
   url: z.string(),
   method: z.enum(METHODS),
-  headers: z.record(z.string(), z.union([z.string(), z.object({ fromEnv: z.string() })])),
+  headers: z.record(z.string(), z.union([z.string(), z.object({ fromEnv: z.string() }), z.object({ fromFile: z.string() })])),
   body: z.json().optional(),
 });
 type RenderedRequest = z.output<typeof renderedRequestSchema>;
@@ -90,6 +91,14 @@ type WebhookHandle = z.output<typeof handleSchema>;
 export interface WebhookDeps extends InjectorDeps {
   /** Where `fromEnv` values come from. Default: process.env at call time. */
   env?: NodeJS.ProcessEnv;
+}
+
+/** What a send needs besides the request. */
+interface SendContext {
+  timeoutMs: number;
+  env: NodeJS.ProcessEnv;
+  policy: SecurityPolicy;
+  signal: AbortSignal | undefined;
 }
 
 type Phase = 'open' | 'close' | 'status';
@@ -109,7 +118,7 @@ function renderRequest(req: WebhookRequest, vars: ReturnType<typeof templateVars
   const url = renderTemplate(req.url, vars, encodeURIComponent);
   const headers: Record<string, HeaderValue> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    headers[name] = typeof value === 'string' ? renderTemplate(value, vars) : { fromEnv: value.fromEnv };
+    headers[name] = typeof value === 'string' ? renderTemplate(value, vars) : { ...value };
   }
   const rendered: RenderedRequest = { url, method: req.method, headers };
   if (req.body !== undefined) rendered.body = renderJsonTemplate(req.body, vars);
@@ -117,27 +126,14 @@ function renderRequest(req: WebhookRequest, vars: ReturnType<typeof templateVars
   return rendered;
 }
 
-function envReferences(req: { headers: Record<string, HeaderValue> } | undefined): { header: string; name: string }[] {
-  if (!req) return [];
-  return Object.entries(req.headers).flatMap(([header, v]) => (typeof v === 'string' ? [] : [{ header, name: v.fromEnv }]));
-}
-
-/** Resolve `fromEnv` headers now; the error names the variable and the header, never a value. */
-function buildHeaders(req: RenderedRequest, env: NodeJS.ProcessEnv, what: string): Headers {
+/** Resolve secret references now; the error names the reference and the header, never a value. */
+function buildHeaders(req: RenderedRequest, env: NodeJS.ProcessEnv, policy: SecurityPolicy, what: string): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
-    let resolved: string;
-    if (typeof value === 'string') resolved = value;
-    else {
-      const fromEnv = env[value.fromEnv];
-      if (fromEnv === undefined || fromEnv === '') {
-        throw new InjectorError(`${what}: header ${name} needs environment variable ${value.fromEnv}, which is not set`, {
-          retryable: false,
-          code: 'missing_env',
-        });
-      }
-      resolved = fromEnv;
-    }
+    const resolved =
+      typeof value === 'string'
+        ? value
+        : resolveSecretRef(value, policy, env, `${what}: header ${name}`, (message) => new InjectorError(message, { retryable: false, code: 'missing_env' }));
     try {
       headers.set(name, resolved);
     } catch {
@@ -159,19 +155,15 @@ interface HttpAnswer {
   text?: string;
 }
 
-async function send(
-  req: RenderedRequest,
-  phase: Phase,
-  timeoutMs: number,
-  env: NodeJS.ProcessEnv,
-  signal: AbortSignal | undefined,
-): Promise<HttpAnswer> {
+async function send(req: RenderedRequest, phase: Phase, sc: SendContext): Promise<HttpAnswer> {
+  const { timeoutMs, signal } = sc;
   const what = `webhook ${phase} ${req.method} ${redactUrl(req.url)}`;
   if (signal?.aborted) throw new AbortedError(`${what}: aborted`);
-  const headers = buildHeaders(req, env, what);
+  // Parsed once, checked on the parsed host, and that parse is what fetch gets.
+  const url = checkOutboundUrl(req.url, sc.policy, what);
+  const headers = buildHeaders(req, sc.env, sc.policy, what);
 
   // fetch refuses URLs with credentials; carry them as Basic auth unless an Authorization header is set.
-  const url = new URL(req.url);
   if (url.username || url.password) {
     if (!headers.has('authorization')) {
       const basic = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
@@ -268,6 +260,8 @@ function statusFromBody(text: string | undefined): InjectorStatus {
 export function createWebhookInjector(params: WebhookParams, deps: WebhookDeps = {}): Injector {
   const timeoutMs = params.timeout ?? deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const env = (): NodeJS.ProcessEnv => deps.env ?? process.env;
+  const policy = deps.policy ?? DEFAULT_POLICY;
+  const sc = (t: number, signal: AbortSignal | undefined): SendContext => ({ timeoutMs: t, env: env(), policy, signal });
 
   return {
     kind: 'webhook',
@@ -282,12 +276,15 @@ export function createWebhookInjector(params: WebhookParams, deps: WebhookDeps =
         timeoutMs,
       };
       if (params.status) handle.status = renderRequest(params.status, vars, defaultBody);
-      // Check every env reference before acting, so a missing close secret cannot leave an opened fault we cannot close.
+      // Check every URL and reference before acting, so a refused or missing close cannot leave an opened fault we cannot close.
       const planned: [Phase, RenderedRequest | undefined][] = [['open', openReq], ['close', handle.close], ['status', handle.status]];
       for (const [phase, req] of planned) {
-        if (req) buildHeaders(req, env(), `webhook ${phase} ${req.method} ${redactUrl(req.url)}`);
+        if (!req) continue;
+        const what = `webhook ${phase} ${req.method} ${redactUrl(req.url)}`;
+        checkOutboundUrl(req.url, policy, what);
+        buildHeaders(req, env(), policy, what);
       }
-      const answer = await send(openReq, 'open', timeoutMs, env(), ctx.signal);
+      const answer = await send(openReq, 'open', sc(timeoutMs, ctx.signal));
       if (answer.status < 200 || answer.status >= 300) throw httpError(openReq, 'open', answer.status);
       return handle;
     },
@@ -297,7 +294,7 @@ export function createWebhookInjector(params: WebhookParams, deps: WebhookDeps =
     async close(raw: InjectorHandle, signal?: AbortSignal): Promise<void> {
       const handle = parseHandle(raw);
       const req = handle.close;
-      const { status } = await send(req, 'close', handle.timeoutMs, env(), signal);
+      const { status } = await send(req, 'close', sc(handle.timeoutMs, signal));
       // 404/410: the fault is already gone, which is what close is for.
       if ((status >= 200 && status < 300) || status === 404 || status === 410) return;
       throw httpError(req, 'close', status);
@@ -309,7 +306,7 @@ export function createWebhookInjector(params: WebhookParams, deps: WebhookDeps =
       if (!req) return { state: 'unknown', detail: 'no status request configured' };
       let answer: HttpAnswer;
       try {
-        answer = await send(req, 'status', handle.timeoutMs, env(), signal);
+        answer = await send(req, 'status', sc(handle.timeoutMs, signal));
       } catch (err) {
         // Our own misconfiguration and aborts are errors; a backend that does not answer just cannot tell.
         if (err instanceof AbortedError || (err instanceof InjectorError && !err.retryable)) throw err;
@@ -323,19 +320,23 @@ export function createWebhookInjector(params: WebhookParams, deps: WebhookDeps =
     /**
      * A generic webhook has no health endpoint we could call without acting
      * (calling `open` or `close` would open or close a fault), so preflight can
-     * only check what is ours: every referenced environment variable is set.
+     * only check what is ours: every reference is allowed and resolves.
      */
     check(signal?: AbortSignal): Promise<void> {
       if (signal?.aborted) return Promise.reject(new AbortedError('webhook check: aborted'));
-      const missing = [params.open, params.close, params.status]
-        .flatMap((r) => envReferences(r))
-        .filter((ref) => {
-          const v = env()[ref.name];
-          return v === undefined || v === '';
-        });
-      if (missing.length > 0) {
-        const list = [...new Set(missing.map((m) => `${m.name} (header ${m.header})`))].join(', ');
-        return Promise.reject(new InjectorError(`webhook: environment variables not set: ${list}`, { retryable: false, code: 'missing_env' }));
+      const problems: string[] = [];
+      for (const req of [params.open, params.close, params.status]) {
+        for (const [header, v] of Object.entries(req?.headers ?? {})) {
+          if (typeof v === 'string') continue;
+          try {
+            resolveSecretRef(v, policy, env(), `header ${header}`, (m) => new Error(m));
+          } catch (err) {
+            problems.push(err instanceof Error && /not set|cannot be read|is empty/.test(err.message) ? `${describeRef(v)} (header ${header}) not set or unreadable` : err instanceof Error ? err.message : String(err));
+          }
+        }
+      }
+      if (problems.length > 0) {
+        return Promise.reject(new InjectorError(`webhook: ${[...new Set(problems)].join('; ')}`, { retryable: false, code: 'missing_env' }));
       }
       return Promise.resolve();
     },

@@ -1,7 +1,7 @@
 /**
  * Structured JSON logs (pino) on stderr, so stdout stays free for `--json`.
- * Known secret-bearing fields are censored as a second line of defence; the
- * first is not logging them.
+ * Every line passes through the one redaction (src/lib/redact.ts) as a second
+ * line of defence; the first is not logging secrets.
  *
  * Correlation: the run engine logs through a child carrying `runId` and
  * `experiment`; when a span is active (OpenTelemetry on, see
@@ -11,6 +11,16 @@
  */
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { redact, redactText } from './redact.ts';
+
+/** One serialised JSON line in, the same line redacted out. */
+export function redactLogLine(line: string): string {
+  try {
+    return `${JSON.stringify(redact(JSON.parse(line) as unknown))}\n`;
+  } catch {
+    return redactText(line);
+  }
+}
 
 /**
  * The active span's ids, or nothing. With tracing off the API's context is
@@ -30,20 +40,11 @@ export function createLogger(opts: { level?: string; name?: string; destination?
       name: opts.name ?? 'steadystate',
       level: opts.level ?? process.env.STEADYSTATE_LOG_LEVEL ?? 'info',
       mixin: traceFields,
-      redact: {
-        paths: [
-          'headers.authorization',
-          '*.headers.authorization',
-          'headers.Authorization',
-          '*.headers.Authorization',
-          'token',
-          '*.token',
-          'password',
-          '*.password',
-          'apiKey',
-          '*.apiKey',
-        ],
-        censor: '[redacted]',
+      hooks: {
+        // Every line, whole and at any depth, through the one redaction (src/lib/redact.ts),
+        // after pino's and fastify's serializers have run. pino's own `redact` paths are
+        // fixed and shallow: a header map a few levels down slipped past them.
+        streamWrite: redactLogLine,
       },
     },
     opts.destination ?? pino.destination({ fd: 2, sync: true }),

@@ -25,7 +25,10 @@
  * - `null` points are missing data: dropped and counted in `nonFinite`, never
  *   read as zero; a response with no non-null point is NoDataError.
  * - Keys come from `DD_API_KEY` / `DD_APP_KEY` (or `DD_APPLICATION_KEY`) or
- *   from files (`apiKeyFile`, `appKeyFile`), never from the spec. Errors name
+ *   from files (`apiKeyFile`, `appKeyFile`, only under the operator's
+ *   STEADYSTATE_SECRET_FILE_DIRS), never from the spec. The API URL is checked
+ *   against the operator's policy before every request, and a non-2xx body
+ *   is quoted only as Datadog's own short `errors[]`, redacted. Errors name
  *   the key and where it came from, never its value; axios errors (which carry
  *   the request headers) are replaced by scrubbed copies.
  * - Rate limits: a 429 waits for `X-RateLimit-Reset` seconds (at most
@@ -43,56 +46,17 @@ import { z } from 'zod';
 import { formatDuration } from '../lib/duration.ts';
 import { AbortedError, ConfigError, NoDataError, SourceError } from '../lib/errors.ts';
 import { isRetryableError, retry, sleep, type RetryTuning } from '../lib/retry.ts';
-import { durationMs, httpUrl } from '../spec/fields.ts';
+import { redactText, registerSecretValues } from '../lib/redact.ts';
+import { urlPolicyProblem } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY, fileReferenceProblem, PolicyError, type SecurityPolicy } from '../security/policy.ts';
+import { DATADOG_SITES, datadogConfigSchema, DEFAULT_SITE, normalizeSite, type DatadogConfig } from './datadog-config.ts';
 import type { MetricSource, MetricSourceFactory, QueryResult, Sample, Series, SourceDeps, TimeRange } from './types.ts';
 
-/**
- * Datadog sites (the `DD_SITE` values) and their API hosts. Short names are
- * accepted as aliases, and `app.` prefixes (what the browser shows) dropped.
- */
-export const DATADOG_SITES: Readonly<Record<string, string>> = {
-  'datadoghq.com': 'api.datadoghq.com',
-  'us3.datadoghq.com': 'api.us3.datadoghq.com',
-  'us5.datadoghq.com': 'api.us5.datadoghq.com',
-  'datadoghq.eu': 'api.datadoghq.eu',
-  'ap1.datadoghq.com': 'api.ap1.datadoghq.com',
-  'ap2.datadoghq.com': 'api.ap2.datadoghq.com',
-  'uk1.datadoghq.com': 'api.uk1.datadoghq.com',
-  'ddog-gov.com': 'api.ddog-gov.com',
-  'us2.ddog-gov.com': 'api.us2.ddog-gov.com',
-};
-const SITE_ALIASES: Readonly<Record<string, string>> = {
-  us1: 'datadoghq.com',
-  us3: 'us3.datadoghq.com',
-  us5: 'us5.datadoghq.com',
-  eu: 'datadoghq.eu',
-  eu1: 'datadoghq.eu',
-  ap1: 'ap1.datadoghq.com',
-  ap2: 'ap2.datadoghq.com',
-  uk1: 'uk1.datadoghq.com',
-  gov: 'ddog-gov.com',
-  'us1-fed': 'ddog-gov.com',
-  us2gov: 'us2.ddog-gov.com',
-};
-export const DEFAULT_SITE = 'datadoghq.com';
+export { DATADOG_SITES, datadogConfigSchema, DEFAULT_SITE, normalizeSite } from './datadog-config.ts';
+export type { DatadogConfig, DatadogConfigInput } from './datadog-config.ts';
 
-/** Canonical site for a user-written one, or undefined when unknown. */
-export function normalizeSite(text: string): string | undefined {
-  const s = text.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/+$/, '').replace(/^(app|api)\./, '');
-  if (s in DATADOG_SITES) return s;
-  return SITE_ALIASES[s];
-}
-
-/**
- * Datadog's resolution for most metrics is 10 s or coarser (DogStatsD flushes
- * every 10 s, Agent checks run every 15 s); a finer default step would mostly
- * return nulls.
- */
-const DEFAULT_STEP_MS = 10_000;
 /** Below the default guardrail interval (5 s), so a timed-out attempt leaves time for one retry. */
 export const DEFAULT_TIMEOUT_MS = 3_000;
-const DEFAULT_ATTEMPTS = 3;
-const DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 30_000;
 /** At most this many 429 waits per call, on top of the backoff attempts. */
 const MAX_RATE_LIMIT_WAITS = 3;
 /** Pace requests once fewer than this share of the window's budget is left. */
@@ -101,61 +65,6 @@ const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 2_000;
 /** A cheap query for the application-key probe; any valid query answers 200, data or not. */
 export const PROBE_QUERY = 'avg:datadog.agent.running{*}';
-
-const siteField = z.string().transform((value, ctx) => {
-  const site = normalizeSite(value);
-  if (!site) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `unknown Datadog site "${value}"; known: ${Object.keys(DATADOG_SITES).join(', ')} (or set url)`,
-    });
-    return z.NEVER;
-  }
-  return site;
-});
-
-// The message must not echo the value: it would be the key.
-const noKeysInSpec = (what: string) =>
-  z
-    .unknown()
-    .optional()
-    .refine((v) => v === undefined, `${what} never go in the spec: set DD_API_KEY / DD_APP_KEY, or apiKeyFile / appKeyFile`);
-
-export const datadogConfigSchema = z.strictObject({
-  kind: z.literal('datadog'),
-  /** Datadog site (DD_SITE value or alias); default the `DD_SITE` env, then datadoghq.com. */
-  site: siteField.optional(),
-  /** Base URL of the API, overriding `site` (a proxy, a Datadog-compatible endpoint, tests). */
-  url: httpUrl
-    .refine((s) => {
-      if (!URL.canParse(s)) return true;
-      const u = new URL(s);
-      return u.search === '' && u.hash === '' && u.username === '' && u.password === '';
-    }, 'must be the base URL of the API, without credentials, ?query or #fragment')
-    .optional(),
-  /** `v2` (default): POST /api/v2/query/timeseries. `v1`: GET /api/v1/query, for expressions v2 formulas cannot hold. */
-  api: z.enum(['v2', 'v1']).default('v2'),
-  /** Resolution used when a range does not give its own `stepMs` (v2 `interval`). */
-  step: durationMs.refine((ms) => ms >= 1_000 && ms <= 86_400_000, 'step must be between 1s and 24h').default(DEFAULT_STEP_MS),
-  /** Per-attempt wall-clock limit; keep it below `analysis.interval`. Default: deps, then 3s. */
-  timeout: durationMs.refine((ms) => ms >= 1 && ms <= 600_000, 'timeout must be between 1ms and 10m').optional(),
-  /** Attempts per query for 5xx, timeouts and network failures (the first included). */
-  attempts: z.int().min(1).max(10).default(DEFAULT_ATTEMPTS),
-  /** Longest wait for a rate-limit reset; a later reset fails the call at once (retryable). */
-  maxRateLimitWait: durationMs
-    .refine((ms) => ms <= 600_000, 'maxRateLimitWait must be at most 10m')
-    .default(DEFAULT_MAX_RATE_LIMIT_WAIT_MS),
-  /** File holding the API key (e.g. a mounted secret); default: the DD_API_KEY env. */
-  apiKeyFile: z.string().min(1).optional(),
-  /** File holding the application key; default: DD_APP_KEY, then DD_APPLICATION_KEY. */
-  appKeyFile: z.string().min(1).optional(),
-  apiKey: noKeysInSpec('API keys'),
-  appKey: noKeysInSpec('application keys'),
-  applicationKey: noKeysInSpec('application keys'),
-});
-
-export type DatadogConfig = z.output<typeof datadogConfigSchema>;
-export type DatadogConfigInput = z.input<typeof datadogConfigSchema>;
 
 export interface DatadogDeps extends SourceDeps {
   /** Where `DD_*` variables are read; default process.env. */
@@ -323,6 +232,7 @@ export class DatadogSource implements MetricSource {
   private readonly config: DatadogConfig;
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly tuning: RetryTuning;
+  private readonly policy: SecurityPolicy;
   private keysPromise: Promise<Keys> | undefined;
   /** Every string that must never be shown: the keys, once read. */
   private secrets: string[] = [];
@@ -332,6 +242,7 @@ export class DatadogSource implements MetricSource {
     this.config = config;
     this.env = deps.env ?? process.env;
     this.tuning = deps.retry ?? {};
+    this.policy = deps.policy ?? DEFAULT_POLICY;
     if (config.url) {
       this.site = undefined;
       const u = new URL(config.url);
@@ -571,6 +482,7 @@ export class DatadogSource implements MetricSource {
       );
       // Very short strings are skipped: redacting every "a" would garble messages.
       this.secrets = [api.value, app.value].filter((s) => s.length >= 3);
+      registerSecretValues(this.secrets);
       return { api, app };
     })();
     // A failed read is not cached: the operator may fix the file and retry.
@@ -585,6 +497,9 @@ export class DatadogSource implements MetricSource {
     let from: string;
     if (file) {
       from = `${fileField} ${file}`;
+      // A spec could otherwise name any local file and have it sent as a key.
+      const refused = fileReferenceProblem(file, this.policy);
+      if (refused) throw new PolicyError(`datadog: ${fileField}: ${refused}`);
       try {
         value = (await readFile(file, 'utf8')).trim();
       } catch (err) {
@@ -726,6 +641,9 @@ export class DatadogSource implements MetricSource {
   }
 
   private async sendOnce(spec: RequestSpec, what: string, signal: AbortSignal | undefined): Promise<RawResponse> {
+    // The same check as at validation, on the parsed URL, right before the keys go out.
+    const refused = urlPolicyProblem(new URL(this.url), this.policy);
+    if (refused) throw new PolicyError(`${what}: refused outbound URL: ${refused}`);
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
     try {
@@ -829,11 +747,15 @@ export class DatadogSource implements MetricSource {
     return new SourceError(`${what}: HTTP ${status}${text ? `: ${text}` : ''}`, { code: 'datadog_http_error', retryable: false });
   }
 
-  /** `errors[]` of a Datadog error body, else a short snippet of the body; redacted. */
+  /**
+   * `errors[]` of a Datadog error body, short and redacted; any other body is
+   * not quoted (only its size): `url` may point at an internal endpoint, whose
+   * answer would otherwise be read back through the run's reason.
+   */
   private errorText(res: RawResponse): string {
     const parsed = errorsBody.safeParse(parseJson(res.body));
-    const text = parsed.success ? parsed.data.errors.join('; ') : res.body.replace(/\s+/g, ' ').trim();
-    return this.redact(truncate(text, parsed.success ? 1_000 : 200));
+    if (!parsed.success) return res.body.length > 0 ? `${res.contentType || 'no content type'}, ${res.body.length} bytes; body not shown` : '';
+    return this.redact(truncate(parsed.data.errors.join('; ').replace(/\s+/g, ' '), 200));
   }
 
   private badResponse(what: string, res: RawResponse, detail: string): SourceError {
@@ -846,7 +768,7 @@ export class DatadogSource implements MetricSource {
   private redact(text: string): string {
     let out = text;
     for (const s of this.secrets) out = out.split(s).join('[redacted]');
-    return out;
+    return redactText(out);
   }
 
   /** A plain Error standing for an axios error, whose `config` holds the key headers. */

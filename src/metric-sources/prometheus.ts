@@ -15,7 +15,11 @@ import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
 import { formatDuration } from '../lib/duration.ts';
 import { AbortedError, NoDataError, SourceError } from '../lib/errors.ts';
-import { durationMs, httpUrl } from '../spec/fields.ts';
+import { redactText } from '../lib/redact.ts';
+import { urlPolicyProblem } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY, PolicyError, type SecurityPolicy } from '../security/policy.ts';
+import { resolveSecretRef, type SecretRef } from '../security/secret-refs.ts';
+import { DEFAULT_TIMEOUT_MS, MAX_POINTS_PER_SERIES, prometheusConfigSchema, type PrometheusConfig } from './prometheus-config.ts';
 import type {
   MetricSource,
   MetricSourceFactory,
@@ -26,52 +30,8 @@ import type {
   TimeRange,
 } from './types.ts';
 
-/** Prometheus refuses range queries with more points per series than this (400 bad_data). */
-export const MAX_POINTS_PER_SERIES = 11_000;
-export const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_STEP_MS = 1_000;
-const MAX_STEP_MS = 86_400_000;
-const MAX_TIMEOUT_MS = 600_000;
-
-// RFC 9110 token: what node accepts as a header name. Checked here so a bad
-// name fails validation with its path instead of failing at request time.
-const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-export const prometheusConfigSchema = z.strictObject({
-  kind: z.literal('prometheus'),
-  url: httpUrl.refine((s) => {
-    // zod runs this even when httpUrl already failed: a bad URL is reported there.
-    if (!URL.canParse(s)) return true;
-    const u = new URL(s);
-    return u.search === '' && u.hash === '';
-  }, 'must be the base URL of Prometheus, without ?query or #fragment (a path prefix such as /prometheus is fine)'),
-  /** Resolution used when a range does not give its own `stepMs`. */
-  step: durationMs
-    .refine((ms) => ms >= 1 && ms <= MAX_STEP_MS, 'step must be between 1ms and 24h')
-    .default(DEFAULT_STEP_MS),
-  /** Per-request wall-clock limit; defaults to `deps.timeoutMs`, then 10s. */
-  timeout: durationMs
-    .refine((ms) => ms >= 1 && ms <= MAX_TIMEOUT_MS, 'timeout must be between 1ms and 10m')
-    .optional(),
-  /** Sent with every request (e.g. Authorization). Values are secrets: never logged or shown. */
-  headers: z
-    .record(
-      z.string(),
-      // The message must not echo the value: it may be a token.
-      z.string().refine((v) => !/[\r\n\0]/.test(v), 'header values must not contain CR, LF or NUL'),
-    )
-    // Checked per key (not with a key schema) so the issue sits at headers.<name>
-    // with a message saying what is wrong, instead of zod's "Invalid key in record".
-    .superRefine((headers, ctx) => {
-      for (const name of Object.keys(headers)) {
-        if (!HEADER_NAME_RE.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid HTTP header name' });
-      }
-    })
-    .optional(),
-});
-
-export type PrometheusConfig = z.output<typeof prometheusConfigSchema>;
-export type PrometheusConfigInput = z.input<typeof prometheusConfigSchema>;
+export { DEFAULT_TIMEOUT_MS, MAX_POINTS_PER_SERIES, prometheusConfigSchema } from './prometheus-config.ts';
+export type { PrometheusConfig, PrometheusConfigInput } from './prometheus-config.ts';
 
 // errorType values for which the same request may succeed later. bad_data,
 // execution and not_found are properties of the query or URL: retrying is noise.
@@ -161,9 +121,17 @@ export class PrometheusSource implements MetricSource {
   private readonly http: AxiosInstance;
   /** Every string that must never be shown: header values and URL credentials. */
   private readonly secrets: string[];
+  /** The configured URL as parsed once: what the policy judges before every request. */
+  private readonly target: URL;
+  private readonly policy: SecurityPolicy;
+  /** Header values given as secret references, resolved on the first request. */
+  private readonly refHeaders: [string, SecretRef][];
+  private resolvedHeaders: Record<string, string> | undefined;
 
   constructor(config: PrometheusConfig, deps: SourceDeps = {}) {
     const parsed = new URL(config.url);
+    this.target = new URL(config.url);
+    this.policy = deps.policy ?? DEFAULT_POLICY;
     const username = safeDecode(parsed.username);
     const password = safeDecode(parsed.password);
     parsed.username = '';
@@ -172,8 +140,13 @@ export class PrometheusSource implements MetricSource {
     this.stepMs = config.step;
     this.timeoutMs = config.timeout ?? deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
-    const headers = { ...(config.headers ?? {}) };
-    const hasAuthHeader = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+    const headers: Record<string, string> = {};
+    this.refHeaders = [];
+    for (const [name, value] of Object.entries(config.headers ?? {})) {
+      if (typeof value === 'string') headers[name] = value;
+      else this.refHeaders.push([name, value]);
+    }
+    const hasAuthHeader = Object.keys(config.headers ?? {}).some((k) => k.toLowerCase() === 'authorization');
     // Very short strings are skipped: redacting every "a" would garble messages
     // and such a value protects nothing anyway.
     this.secrets = [...Object.values(headers), username, password].filter((s) => s.length >= 3);
@@ -331,12 +304,17 @@ export class PrometheusSource implements MetricSource {
     form: URLSearchParams | undefined,
     signal: AbortSignal | undefined,
   ): Promise<RawResponse> {
+    // The same check as at validation, on the parsed URL, right before the call.
+    const refused = urlPolicyProblem(this.target, this.policy);
+    if (refused) throw new PolicyError(`${what}: refused outbound URL: ${refused}`);
+    const refHeaders = this.headersFromRefs(what);
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
     try {
       const res = await this.http.request<unknown>({
         method,
         url: `${this.url}${path}`,
+        headers: refHeaders,
         data: form,
         signal: combined,
         timeout: this.timeoutMs,
@@ -368,6 +346,18 @@ export class PrometheusSource implements MetricSource {
         { code: 'prometheus_unreachable', retryable: true, cause },
       );
     }
+  }
+
+  /** Header references, resolved once within the policy; their values join the secrets to redact. */
+  private headersFromRefs(what: string): Record<string, string> {
+    if (this.resolvedHeaders) return this.resolvedHeaders;
+    const out: Record<string, string> = {};
+    for (const [name, ref] of this.refHeaders) {
+      out[name] = resolveSecretRef(ref, this.policy, process.env, `${what}: header ${name}`, (m) => new SourceError(m, { code: 'prometheus_missing_secret', retryable: false }));
+      this.secrets.push(out[name]);
+    }
+    this.resolvedHeaders = out;
+    return out;
   }
 
   private successBody(res: RawResponse, what: string): z.output<typeof successEnvelope> {
@@ -436,8 +426,8 @@ export class PrometheusSource implements MetricSource {
         { code: 'prometheus_redirect', retryable: false },
       );
     }
-    const snippet = this.redact(truncate(res.body.replace(/\s+/g, ' ').trim(), 200));
-    return new SourceError(`${what}: HTTP ${status}${snippet ? `: ${snippet}` : ''}`, {
+    // Not the body: the URL may point at an internal endpoint, and its answer would be read back through the run's reason.
+    return new SourceError(`${what}: HTTP ${status} (${res.contentType || 'no content type'}, ${res.body.length} bytes; body not shown)`, {
       code: 'prometheus_http_error',
       retryable: isRetryableStatus(status),
     });
@@ -454,7 +444,7 @@ export class PrometheusSource implements MetricSource {
   private redact(text: string): string {
     let out = text;
     for (const s of this.secrets) out = out.split(s).join('[redacted]');
-    return out;
+    return redactText(out);
   }
 
   /**

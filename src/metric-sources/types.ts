@@ -3,6 +3,7 @@
  * from (Prometheus, Datadog, an embedded scraper). One small async interface;
  * adapters live one per file beside it and are picked by `spec.source.kind`.
  */
+import type { SecurityPolicy } from '../security/policy.ts';
 import type { z } from 'zod';
 
 /** A closed time range sampled every `stepMs`. */
@@ -79,6 +80,8 @@ export interface MetricSourceFactory<C = unknown> {
 export interface SourceDeps {
   /** Default per-request timeout in ms when the config gives none. */
   timeoutMs?: number;
+  /** The operator's policy: outbound hosts, secret references. Default: DEFAULT_POLICY. */
+  policy?: SecurityPolicy;
 }
 
 /**

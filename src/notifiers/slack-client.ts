@@ -11,6 +11,7 @@
  * Node's fetch, not axios: an AxiosError keeps the request config, headers
  * included, and serialises it — the token would reach the logs.
  */
+import { rawUrlProblem } from '../security/outbound-url.ts';
 import { AppError } from '../lib/errors.ts';
 import type { SlackMessage } from './slack-blocks.ts';
 
@@ -98,8 +99,11 @@ export class SlackClient {
   }
 
   private async send(what: string, url: string, headers: Record<string, string>, body: unknown): Promise<Response> {
+    // Operator-set URLs (STEADYSTATE_SLACK_*), but held to the same plain form as spec URLs: parsed once, sent as parsed.
+    const problem = rawUrlProblem(url);
+    if (problem) throw new SlackError(`${what}: the configured URL ${problem}`, { retryable: false });
     try {
-      return await this.fetch(url, {
+      return await this.fetch(new URL(url), {
         method: 'POST',
         headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
         body: JSON.stringify(body),

@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { ServiceConfig } from '../config.ts';
 import { executeRun, newRunId } from '../engine/run-engine.ts';
 import { ACTIVE_STATES, type RunEvent, type RunRecord } from '../engine/types.ts';
 import { closeWithRetry } from '../injectors/close.ts';
@@ -19,7 +18,7 @@ import { createMetricSource } from '../metric-sources/registry.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
-import { policyIssues, targetOf } from './spec-checks.ts';
+import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
 
 export class HaltAllActiveError extends AppError {
   constructor() {
@@ -85,7 +84,7 @@ export class RunService {
 
   constructor(
     private readonly store: Store,
-    private readonly config: Pick<ServiceConfig, 'allowedHosts' | 'limits'>,
+    private readonly config: PolicyConfig,
     private readonly logger: Logger,
     options: RunServiceOptions = {},
   ) {
@@ -197,12 +196,13 @@ export class RunService {
     const controller = new AbortController();
     const log = this.logger.child({ runId });
     const labels = { runId, experiment: experiment.metadata.name };
-    const source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source), labels);
+    const policy = securityPolicyOf(this.config);
+    const source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source, { policy }), labels);
     const done = executeRun(
       experiment,
       {
         source,
-        injector: this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params), labels),
+        injector: this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy }), labels),
         telemetry: this.telemetry,
         logger: log,
         onEvent: async (event, run) => {
@@ -350,7 +350,7 @@ export class RunService {
     }
     if (!handle) return 'no fault window had been opened';
     if (!experiment) throw new Error(`spec version ${row.version} of "${row.experiment}" is missing; cannot build the injector`);
-    const injector = this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params), {
+    const injector = this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy: securityPolicyOf(this.config) }), {
       runId: row.id,
       experiment: row.experiment,
     });

@@ -1,45 +1,96 @@
 /**
  * Service-side checks on a validated spec that depend on configuration rather
- * than on the spec alone: the outbound host allowlist, the window cap, the
- * traffic-share cap, and which "target" a run locks.
+ * than on the spec alone: outbound hosts, secret references and the command
+ * injector (the operator's SecurityPolicy), the window cap, the traffic-share
+ * cap, and which "target" a run locks.
  */
-import { hostAllowed, type ServiceConfig } from '../config.ts';
+import type { ServiceConfig } from '../config.ts';
+import { commandProgramCheck } from '../injectors/command-policy.ts';
+import type { CommandParams } from '../injectors/command.ts';
 import { injectorRegistry } from '../injectors/registry.ts';
 import type { InputIssue } from '../lib/errors.ts';
+import { redact, redactText } from '../lib/redact.ts';
+import { urlPolicyProblem, urlStrings } from '../security/outbound-url.ts';
+import { DEFAULT_POLICY, envReferenceProblem, fileReferenceProblem, type SecurityPolicy } from '../security/policy.ts';
 import type { Experiment } from '../spec/schema.ts';
 
-/** Every http(s) URL in the source and the fault params, with where it sits. */
-export function outboundUrls(experiment: Experiment): { path: string; url: URL }[] {
-  const found: { path: string; url: URL }[] = [];
+/** The parts of the configuration the checks read; `security` defaults to DEFAULT_POLICY with `allowedHosts`. */
+export type PolicyConfig = Pick<ServiceConfig, 'allowedHosts' | 'limits'> & Partial<Pick<ServiceConfig, 'security'>>;
+
+export function securityPolicyOf(config: Pick<ServiceConfig, 'allowedHosts'> & Partial<Pick<ServiceConfig, 'security'>>): SecurityPolicy {
+  return config.security ?? { ...DEFAULT_POLICY, allowedHosts: config.allowedHosts };
+}
+
+/** Where a spec may make this process reach out: its source, its fault's params, its notifications. */
+function outboundParts(experiment: Experiment): [string, unknown][] {
+  return [
+    ['spec.source', experiment.spec.source],
+    ['spec.fault.params', experiment.spec.fault.params],
+    ['spec.notify', experiment.spec.notify],
+  ];
+}
+
+/**
+ * Outbound URLs (on the parsed host) and secret references against the
+ * operator's policy. The raw form of every URL was checked by the schema;
+ * this is what depends on the configuration. `steadystate validate` runs it
+ * with the policy of its own environment.
+ */
+export function outboundIssues(experiment: Experiment, policy: SecurityPolicy): InputIssue[] {
+  const issues: InputIssue[] = [];
+  for (const [base, part] of outboundParts(experiment)) {
+    for (const { path, raw } of urlStrings(part, base)) {
+      const problem = urlPolicyProblem(new URL(raw), policy);
+      if (problem) issues.push({ path, message: problem });
+    }
+  }
+  return issues;
+}
+
+/** Every `{ fromEnv }` / `{ fromFile }` reference (and Datadog key file) in the source and the fault. */
+export function secretReferenceIssues(experiment: Experiment, policy: SecurityPolicy): InputIssue[] {
+  const issues: InputIssue[] = [];
   const walk = (value: unknown, path: string): void => {
-    if (typeof value === 'string') {
-      if (/^https?:\/\//i.test(value)) {
-        try {
-          found.push({ path, url: new URL(value) });
-        } catch {
-          // Not a URL after all (e.g. a template); the adapter validates its own fields.
-        }
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
+    else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        const at = `${path}.${k}`;
+        const problem =
+          typeof v !== 'string'
+            ? undefined
+            : k === 'fromEnv'
+              ? envReferenceProblem(v, policy)
+              : k === 'fromFile' || /^(apiKeyFile|appKeyFile)$/.test(k)
+                ? fileReferenceProblem(v, policy)
+                : undefined;
+        if (problem) issues.push({ path: at, message: problem });
+        walk(v, at);
       }
-    } else if (Array.isArray(value)) {
-      value.forEach((v, i) => walk(v, `${path}[${i}]`));
-    } else if (value && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) walk(v, `${path}.${k}`);
     }
   };
   walk(experiment.spec.source, 'spec.source');
   walk(experiment.spec.fault.params, 'spec.fault.params');
-  walk(experiment.spec.notify, 'spec.notify');
-  return found;
+  return issues;
 }
 
-export function policyIssues(experiment: Experiment, config: Pick<ServiceConfig, 'allowedHosts' | 'limits'>): InputIssue[] {
+/** The command injector: on, and every program it names on the operator's list. */
+export function commandIssues(experiment: Experiment, policy: SecurityPolicy): InputIssue[] {
+  if (experiment.spec.fault.injector !== 'command') return [];
+  const params = experiment.spec.fault.params as CommandParams;
   const issues: InputIssue[] = [];
-  for (const { path, url } of outboundUrls(experiment)) {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (!hostAllowed(host, config.allowedHosts)) {
-      issues.push({ path, message: `host "${host}" is not in STEADYSTATE_ALLOWED_HOSTS` });
-    }
+  for (const phase of ['open', 'close', 'status'] as const) {
+    const argv = params[phase];
+    if (!argv) continue;
+    const verdict = commandProgramCheck(argv[0] ?? '', policy.command, params.env);
+    if (!verdict.ok) issues.push({ path: `spec.fault.params.${phase}[0]`, message: verdict.problem });
+    if (policy.command.mode === 'off') break;
   }
+  return issues;
+}
+
+export function policyIssues(experiment: Experiment, config: PolicyConfig): InputIssue[] {
+  const policy = securityPolicyOf(config);
+  const issues: InputIssue[] = [...outboundIssues(experiment, policy), ...secretReferenceIssues(experiment, policy), ...commandIssues(experiment, policy)];
   if (experiment.spec.fault.duration > config.limits.maxWindowMs) {
     issues.push({
       path: 'spec.fault.duration',
@@ -70,7 +121,9 @@ export function trafficShare(experiment: Experiment): number | undefined {
 export function targetOf(experiment: Experiment): string {
   const { injector, params } = experiment.spec.fault;
   const factory = injectorRegistry.get(injector);
-  return factory?.targetOf?.(params) ?? `${injector}:${stableJson(params)}`;
+  // Shown to viewers: params may hold credentials (a header, a token in a URL), so redacted.
+  const named = factory?.targetOf?.(params);
+  return named !== undefined ? redactText(named) : `${injector}:${stableJson(redact(params))}`;
 }
 
 function stableJson(value: unknown): string {

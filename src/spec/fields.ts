@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
+import { rawUrlProblem } from '../security/outbound-url.ts';
 
 /** `30s`, `2m`, `1h30m` (or a number of milliseconds) → milliseconds. */
 export const durationMs = z
@@ -67,14 +68,11 @@ export const tolerance = z.union([z.string(), z.number()]).transform((value, ctx
   return { kind: 'relative', value: Number(`${m[1]}e-2`) };
 });
 
-/** http(s) URL. */
-export const httpUrl = z
-  .string()
-  .refine((s) => {
-    try {
-      const u = new URL(s);
-      return u.protocol === 'http:' || u.protocol === 'https:';
-    } catch {
-      return false;
-    }
-  }, 'must be an http:// or https:// URL');
+/**
+ * http(s) URL written plainly: what a person reads is what the WHATWG parser
+ * (and so fetch and axios) will use. See src/security/outbound-url.ts.
+ */
+export const httpUrl = z.string().superRefine((s, ctx) => {
+  const problem = rawUrlProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem === 'must be an http:// or https:// URL' ? problem : `must be an http:// or https:// URL: ${problem}` });
+});

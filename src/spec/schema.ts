@@ -15,6 +15,7 @@ import { scheduleSchema } from '../triggers/schedule-schema.ts';
 import { durationMs, fraction, tolerance } from './fields.ts';
 import { validateScrapeQuery } from '../metric-sources/scrape/promql-parse.ts';
 import { templateVariableIssues } from './template.ts';
+import { rawUrlProblem, urlStrings } from '../security/outbound-url.ts';
 
 export const API_VERSION = 'steadystate.dev/v1alpha1';
 
@@ -254,6 +255,13 @@ export const experimentSchema = z
     const issue = (path: (string | number)[], message: string): void => {
       ctx.issues.push({ code: 'custom', input: exp, path, message });
     };
+    // Any string the URL parser would read as http(s), in any field: the raw form must be plain.
+    for (const [key, part] of [['source', spec.source], ['fault', spec.fault], ['notify', spec.notify]] as const) {
+      for (const { path, raw } of urlStrings(part, '')) {
+        const problem = rawUrlProblem(raw);
+        if (problem) issue(['spec', key, ...pathSegments(path)], `not a plainly written URL: ${problem}`);
+      }
+    }
     unique(spec.steadyState.map((m) => m.name), ['spec', 'steadyState'], issue);
     unique(spec.guardrails.map((g) => g.name), ['spec', 'guardrails'], issue);
     if (spec.source.kind === 'scrape') {
@@ -288,6 +296,11 @@ export const experimentSchema = z
       issue(['spec', 'analysis', 'interval'], 'must be shorter than fault.duration');
     }
   });
+
+/** `.a[2].b` → ['a', 2, 'b']. */
+function pathSegments(path: string): (string | number)[] {
+  return [...path.matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] ?? '')));
+}
 
 function unique(names: string[], path: (string | number)[], issue: (path: (string | number)[], message: string) => void): void {
   const seen = new Map<string, number>();

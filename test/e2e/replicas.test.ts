@@ -60,7 +60,9 @@ describe('three replicas on one PostgreSQL, one killed mid-window', { skip: prom
   async function startReplica(): Promise<Replica> {
     const port = await freePort();
     const proc = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, STEADYSTATE_ADMIN_TOKEN: TOKEN, STEADYSTATE_LEASE: `${LEASE_MS / 1000}s`, STEADYSTATE_LOG_LEVEL: 'warn', STEADYSTATE_MAX_CONCURRENT_RUNS: '100', STEADYSTATE_SCHEDULER: 'off' },
+      env: { ...process.env, DATABASE_URL: databaseUrl, STEADYSTATE_ADMIN_TOKEN: TOKEN, STEADYSTATE_LEASE: `${LEASE_MS / 1000}s`, STEADYSTATE_LOG_LEVEL: 'warn', STEADYSTATE_MAX_CONCURRENT_RUNS: '100', STEADYSTATE_SCHEDULER: 'off',
+        // The runs' fault is a node script: the operator allows node (and nothing else) to run.
+        STEADYSTATE_COMMAND_ALLOW: process.execPath },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const replica: Replica = { port, proc, log: '' };

@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { commandInjector, createCommandInjector, resolveExecutable } from '../../src/injectors/command.ts';
+import { commandInjector, createCommandInjector as createWithDeps, resolveExecutable, type CommandDeps, type CommandParams } from '../../src/injectors/command.ts';
+import { DEFAULT_POLICY } from '../../src/security/policy.ts';
+
+/** These tests are the operator running their own programs (`steadystate run --allow-command`). */
+const ANY_PROGRAM = { ...DEFAULT_POLICY, command: { mode: 'any' as const } };
+const createCommandInjector = (params: CommandParams, deps: CommandDeps = {}) => createWithDeps(params, { policy: ANY_PROGRAM, ...deps });
 import { closeWithRetry } from '../../src/injectors/close.ts';
 import type { InjectorHandle } from '../../src/injectors/types.ts';
 import { AbortedError, InjectorError } from '../../src/lib/errors.ts';

@@ -4,6 +4,7 @@
  * `DELETE /v1/attacks` (halt all), `GET /v1/attacks/active`, all with
  * `?teamId=` and `Authorization: Key …`.
  */
+import { DEFAULT_POLICY } from '../../src/security/policy.ts';
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
@@ -119,7 +120,9 @@ afterEach(() => {
 });
 
 const env = { [KEY_VAR]: KEY };
-const fast: GremlinDeps = { pollIntervalMs: 10, timeoutMs: 2_000, env, cleanupPolicy: { attempts: 2, baseMs: 1, maxMs: 5 } };
+// The operator lets specs name the test's key variables (STEADYSTATE_SECRET_ENV_ALLOW=STEADYSTATE_TEST_*).
+const policy = { ...DEFAULT_POLICY, secretEnv: ['STEADYSTATE_TEST_*'] };
+const fast: GremlinDeps = { pollIntervalMs: 10, timeoutMs: 2_000, env, policy, cleanupPolicy: { attempts: 2, baseMs: 1, maxMs: 5 } };
 
 function params(over: Record<string, unknown> = {}) {
   return gremlinParamsSchema.parse({

@@ -19,7 +19,8 @@ import {
 } from '../../src/injectors/template.ts';
 import { closeWithRetry } from '../../src/injectors/close.ts';
 import type { InjectorHandle } from '../../src/injectors/types.ts';
-import { createWebhookInjector, redactUrl, webhookInjector } from '../../src/injectors/webhook.ts';
+import { createWebhookInjector as createWithDeps, redactUrl, webhookInjector, type WebhookDeps, type WebhookParams } from '../../src/injectors/webhook.ts';
+import { DEFAULT_POLICY } from '../../src/security/policy.ts';
 
 interface Seen {
   method: string;
@@ -81,6 +82,9 @@ class RecordingServer {
 
 const SECRET_VAR = 'STEADYSTATE_TEST_WEBHOOK_TOKEN';
 const SECRET = 'Bearer s3cr3t-do-not-print';
+/** The operator lets specs reference the test's variable (STEADYSTATE_SECRET_ENV_ALLOW). */
+const POLICY = { ...DEFAULT_POLICY, secretEnv: [SECRET_VAR], allowUrlCredentials: true };
+const createWebhookInjector = (params: WebhookParams, deps: WebhookDeps = {}) => createWithDeps(params, { policy: POLICY, ...deps });
 // The retry policy lives in closeWithRetry (src/injectors/close.ts); tests shrink its backoff.
 const fastRetry = { baseMs: 1, maxMs: 5 };
 
@@ -126,7 +130,7 @@ void describe('webhook injector', () => {
         },
         close: { url: `${server.base}/faults/{{runId}}`, method: 'DELETE', headers: { Authorization: { fromEnv: SECRET_VAR } } },
       }),
-      {},
+      { policy: POLICY },
     );
     const handle = await injector.open(ctx({ deadline }));
 
@@ -164,7 +168,7 @@ void describe('webhook injector', () => {
         close: { url: `${server.base}/close` },
         status: { url: `${server.base}/status/{{runId}}`, method: 'GET' },
       }),
-      {},
+      { policy: POLICY },
     );
     const handle = await injector.open(ctx());
     const body = JSON.parse(server.seen[0]!.body);

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { RunRecord } from '../../src/engine/types.ts';
-import { redact, redactUrlSecrets, redactUrlUserinfo, REDACTED } from '../../src/lib/redact.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { redactSpecSource } from '../../src/lib/redact-source.ts';
+import { redact, redactText, redactUrlSecrets, redactUrlUserinfo, REDACTED, registerSecretValues } from '../../src/lib/redact.ts';
 import { writeRunReports } from '../../src/reports/write-reports.ts';
 import { validateExperiment } from '../../src/spec/load.ts';
 
@@ -68,4 +70,64 @@ test('reports written for a run whose spec holds credentials contain none of the
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('redactText: strings built from secrets (targets, reasons, stderr, error bodies)', () => {
+  const cases: [string, string][] = [
+    ['webhook:{"close":{"headers":{"Authorization":"Bearer tgt-secret-1"}}}', 'tgt-secret-1'],
+    ['stderr: Authorization: Bearer abcdef-from-stderr', 'abcdef-from-stderr'],
+    ['failed: token=qq-secret-77 at step 3', 'qq-secret-77'],
+    ['{"apiKey":"json-key-88"}', 'json-key-88'],
+    ['see https://ghp_tokenasuser@github.com/org/repo', 'ghp_tokenasuser'],
+    ['DD-API-KEY: dd-echoed-99', 'dd-echoed-99'],
+  ];
+  for (const [text, secret] of cases) assert.ok(!redactText(text).includes(secret), `${text} → ${redactText(text)}`);
+  // Where a secret lives is not the secret, and ordinary messages stay readable.
+  assert.equal(redactText('the API key from DD_API_KEY was refused (HTTP 403)'), 'the API key from DD_API_KEY was refused (HTTP 403)');
+  assert.equal(redactText('apiKeyFile: /run/secrets/dd'), 'apiKeyFile: /run/secrets/dd');
+  // A registered value is removed wherever it appears.
+  registerSecretValues(['registered-value-123456']);
+  assert.equal(redactText('echo registered-value-123456 done'), `echo ${REDACTED} done`);
+});
+
+test('redact reaches any depth and keeps secret references as written', () => {
+  const deep = { a: { b: { c: { d: { headers: { Authorization: 'Bearer deep-secret-5', Ref: { fromFile: '/run/secrets/t' } } } } } } };
+  const out = redact(deep);
+  assert.equal(out.a.b.c.d.headers.Authorization, REDACTED);
+  assert.deepEqual(out.a.b.c.d.headers.Ref, { fromFile: '/run/secrets/t' });
+});
+
+test('the spec source text is redacted field by field, comments included, layout kept', () => {
+  const yaml = `# token: comment-secret-1
+spec:
+  source: { kind: prometheus, url: "http://u:pw-secret-2@h:9090", headers: { Authorization: "Bearer hdr-secret-3", X: { fromEnv: SHOP_T } } }
+  fault:
+    params:
+      open: { url: "http://h/open?token=q-secret-4" }
+      password: plain-secret-5
+`;
+  const out = redactSpecSource(yaml, 'yaml');
+  for (const s of ['comment-secret-1', 'pw-secret-2', 'hdr-secret-3', 'q-secret-4', 'plain-secret-5']) assert.ok(!out.includes(s), `${s} in\n${out}`);
+  assert.match(out, /\{ fromEnv: SHOP_T \}/);
+  assert.equal(out.split('\n').length, yaml.split('\n').length);
+  assert.ok(!redactSpecSource(JSON.stringify({ headers: { A: 'json-secret-6' } }), 'json').includes('json-secret-6'));
+});
+
+test('a log line holds no secret however deep it sits (pino redact paths reached one level)', () => {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } });
+  logger.child({ runId: 'r1' }).info(
+    { event: 'window.opened', handle: { close: { url: 'http://u:log-pw-1@h/x?token=log-q-2', headers: { Authorization: 'Bearer log-hdr-3' } } }, err: new Error('failed with token=log-err-4') },
+    'fault window open; Authorization: Bearer log-msg-5',
+  );
+  assert.equal(lines.length, 1);
+  for (const s of ['log-pw-1', 'log-q-2', 'log-hdr-3', 'log-err-4', 'log-msg-5']) assert.ok(!lines[0]!.includes(s), `${s} in ${lines[0]}`);
+  const parsed = JSON.parse(lines[0]!);
+  assert.equal(parsed.runId, 'r1');
+  assert.equal(parsed.event, 'window.opened');
+  assert.equal(parsed.err.type, 'Error');
+});
+
+test('ids and names of secrets are not secrets: a token id stays readable in logs and answers', () => {
+  assert.deepEqual(redact({ tokenId: 'tok_123456', secretName: 'shop', token: 'x-secret-value' }), { tokenId: 'tok_123456', secretName: 'shop', token: REDACTED });
 });

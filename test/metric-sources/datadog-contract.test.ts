@@ -4,6 +4,7 @@
  * client sent (path, headers, units, body) and how it reads every answer:
  * success, 429 with reset headers, 403, 5xx, timeouts, empty and null data.
  */
+import { DEFAULT_POLICY } from '../../src/security/policy.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -405,6 +406,8 @@ void describe('keys and 403', () => {
     await writeFile(appFile, 'wrong-app-key-value\n');
     const src = new DatadogSource(datadogConfigSchema.parse({ kind: 'datadog', url: dd.url, apiKeyFile: apiFile, appKeyFile: appFile }), {
       env: {},
+      // The operator's STEADYSTATE_SECRET_FILE_DIRS holds the key files' directory.
+      policy: { ...DEFAULT_POLICY, secretFileDirs: [dir] },
     });
     await rejectsWith(src.queryRange('sum:shop.checkouts{group:control}', RANGE), {
       code: 'datadog_invalid_app_key',
@@ -414,6 +417,8 @@ void describe('keys and 403', () => {
     await writeFile(appFile, `${TEST_APP_KEY}\n`);
     const ok = new DatadogSource(datadogConfigSchema.parse({ kind: 'datadog', url: dd.url, apiKeyFile: apiFile, appKeyFile: appFile }), {
       env: {},
+      // The operator's STEADYSTATE_SECRET_FILE_DIRS holds the key files' directory.
+      policy: { ...DEFAULT_POLICY, secretFileDirs: [dir] },
     });
     assert.equal((await ok.queryRange('sum:shop.checkouts{group:control}', RANGE)).series.length, 1);
   });
@@ -425,7 +430,7 @@ void describe('keys and 403', () => {
     await rejectsWith(noApp.check(), { code: 'datadog_missing_app_key', retryable: false, message: /DD_APP_KEY or DD_APPLICATION_KEY/ });
     const missingFile = new DatadogSource(
       datadogConfigSchema.parse({ kind: 'datadog', url: 'http://127.0.0.1:9', apiKeyFile: join(dir, 'nope') }),
-      { env: KEYS_ENV },
+      { env: KEYS_ENV, policy: { ...DEFAULT_POLICY, secretFileDirs: [dir] } },
     );
     await rejectsWith(missingFile.check(), { code: 'datadog_missing_api_key', retryable: false, message: /nope cannot be read \(ENOENT\)/ });
   });

@@ -16,6 +16,7 @@ import { Gauge, Registry } from 'prom-client';
 import { executeRun } from '../../src/engine/run-engine.ts';
 import type { RunRecord } from '../../src/engine/types.ts';
 import { createInjector } from '../../src/injectors/registry.ts';
+import { DEFAULT_POLICY } from '../../src/security/policy.ts';
 import { datadogConfigSchema, DatadogSource } from '../../src/metric-sources/datadog.ts';
 import { createMetricSource } from '../../src/metric-sources/registry.ts';
 import type { MetricSource } from '../../src/metric-sources/types.ts';
@@ -111,7 +112,8 @@ void describe('a run on Datadog reaches the same verdict as on Prometheus', { sk
     const results = new Map<string, RunRecord>(
       await Promise.all(
         runs.map(async ([key, experiment, source]) => {
-          const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params);
+          // `node -e ''` is this test's own harmless fault: enabled here as `steadystate run --allow-command` would.
+          const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy: { ...DEFAULT_POLICY, command: { mode: 'any' } } });
           const run = await executeRun(experiment, { source, injector, logger }, { actor: 'test' });
           return [key, run] as const;
         }),

@@ -4,6 +4,7 @@
  * on demand (timeout envelopes, 5xx, 429, auth proxies, hangs), and asserting
  * exactly what the client sent.
  */
+import { DEFAULT_POLICY } from '../../src/security/policy.ts';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, describe, test } from 'node:test';
@@ -111,7 +112,9 @@ void describe('queryRange: what is sent', () => {
 
   void test('credentials in the URL become Basic auth and never show in the URL or errors', async () => {
     const server = await fake(() => ({ status: 500, text: 'boom' }));
-    const src = source(server.url.replace('http://', 'http://alice:pa55word-x@'));
+    // The operator allows URL credentials (STEADYSTATE_ALLOW_URL_CREDENTIALS=1); without it they are refused.
+    const url = server.url.replace('http://', 'http://alice:pa55word-x@');
+    const src = new PrometheusSource(prometheusConfigSchema.parse({ kind: 'prometheus', url }), { policy: { ...DEFAULT_POLICY, allowUrlCredentials: true } });
     assert.equal(src.url, server.url);
     const err = await src.queryRange('up', RANGE).catch((e: unknown) => e);
     assert.ok(err instanceof SourceError);
@@ -260,7 +263,8 @@ void describe('queryRange: error mapping', () => {
   });
 
   const plain: [number, string, boolean, RegExp][] = [
-    [500, 'prometheus_http_error', true, /HTTP 500: upstream exploded/],
+    // The body is not quoted: the URL may be an internal endpoint read back through the run's reason.
+    [500, 'prometheus_http_error', true, /HTTP 500 \(text\/plain; charset=utf-8, 17 bytes; body not shown\)$/],
     [502, 'prometheus_http_error', true, /HTTP 502/],
     [400, 'prometheus_http_error', false, /HTTP 400/],
     [422, 'prometheus_http_error', false, /HTTP 422/],
@@ -300,7 +304,7 @@ void describe('queryRange: error mapping', () => {
       .queryRange('q', RANGE)
       .catch((e: unknown) => e);
     assert.ok(err instanceof SourceError);
-    assert.match(err.message, /bad auth \[redacted\]/);
+    assert.doesNotMatch(err.message, /bad auth/);
     assertNoSecret(err, SECRET, 's3cr3t');
   });
 
