@@ -3,13 +3,26 @@
  * how their replicates are summarized, the targets of issue #13 (point 6)
  * with PASS/FAIL, and the Markdown table printed after the existing one.
  */
+import { initWindowedSequential } from '../../src/stats/sequential-windowed.ts';
 import { DEPENDENT_FAMILIES, windowStepsOf, type DependentFamily } from './dependent-families.ts';
 import type { DependentResult, DependentSpec, GuardrailVariant } from './dependent-scenario.ts';
 import { dependentFloor } from './sprt-floor.ts';
 
 export const DEPENDENT_EFFECTS = [0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5];
+/** targetUnits the engine uses (initWindowedSequential's default). */
+export const DEFAULT_TARGET_UNITS = initWindowedSequential({
+  alpha: 0.05,
+  direction: 'decrease',
+  tolerance: { kind: 'relative', value: 0.1 },
+  windowSteps: 1,
+  model: 'counts',
+  noise: null,
+}).params.targetUnits;
 /** The guardrail as the engine arms it, then parameter variants of it (targetUnits, the mixture's tightest point). */
-export const VARIANTS: GuardrailVariant[] = [{ label: 'default' }, { label: 'targetUnits 4', targetUnits: 4 }, { label: 'targetUnits 20', targetUnits: 20 }];
+export const VARIANTS: GuardrailVariant[] = [
+  { label: `default (targetUnits ${DEFAULT_TARGET_UNITS})` },
+  ...[4, 8, 20].filter((t) => t !== DEFAULT_TARGET_UNITS).map((t) => ({ label: `targetUnits ${t}`, targetUnits: t })),
+];
 const CHUNK = 250;
 const MIN_SAMPLES = 30;
 
@@ -299,7 +312,7 @@ export function dependentMarkdown(rows: readonly DependentRow[], targets: readon
     lines.push(
       '## New guardrail, parameter variants',
       '',
-      'The same runs, the guardrail with other `targetUnits` (where the mixture is tightest; the engine uses the default, 8): ' +
+      `The same runs, the guardrail with other \`targetUnits\` (where the mixture is tightest; the engine uses the default, ${DEFAULT_TARGET_UNITS}): ` +
         'halts / median looks from the onset (/ looks over the SPRT floor, β matched to the default\'s miss rate).',
       '',
     );
