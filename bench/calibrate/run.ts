@@ -212,7 +212,15 @@ async function main(): Promise<void> {
   try {
     const shop = new SyntheticShop({ experiments: planned.map((p) => p.exp), seed: setup.seed, ratePerGroup: setup.rate });
     exporter = await startExporter({ shop });
-    prom = await startPrometheus({ targets: [exporter.target], scrapeInterval: '1s', startTimeoutMs: 30_000, jobName: 'calibration-shop' });
+    // 120 runs × 5 queries a second: Prometheus's default of 20 concurrent queries queues them past the
+    // guardrails' 800 ms budget, and the runs halt on "no data". The bench measures the judge, not that cap.
+    prom = await startPrometheus({
+      targets: [exporter.target],
+      scrapeInterval: '1s',
+      startTimeoutMs: 30_000,
+      jobName: 'calibration-shop',
+      extraArgs: ['--query.max-concurrency=256'],
+    });
     service = await startServiceProcess({ maxConcurrentRuns: planned.length + 10 });
     process.stdout.write(`exporter ${exporter.url}, prometheus ${prom.url}, service ${service.url} (pid ${service.pid})\n`);
 

@@ -48,6 +48,8 @@ export interface StartPrometheusOptions {
   binary?: string;
   /** Bound on waiting for `/-/ready`, default 20 s. */
   startTimeoutMs?: number;
+  /** More command-line flags (e.g. `--query.max-concurrency=200` for a benchmark that queries hard). */
+  extraArgs?: readonly string[];
 }
 
 /** One element of an instant-query vector. */
@@ -187,7 +189,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
     for (let attempt = 1; attempt <= START_ATTEMPTS; attempt += 1) {
       const port = await freePort();
       try {
-        return await launch(binary, dir, configFile, port, opts.targets.length, opts.startTimeoutMs ?? 20_000);
+        return await launch(binary, dir, configFile, port, opts.targets.length, opts.startTimeoutMs ?? 20_000, opts.extraArgs ?? []);
       } catch (err) {
         lastError = err as Error;
         if (!/address already in use/i.test(lastError.message)) break;
@@ -207,6 +209,7 @@ async function launch(
   port: number,
   targetCount: number,
   startTimeoutMs: number,
+  extraArgs: readonly string[],
 ): Promise<RunningPrometheus> {
   const url = `http://127.0.0.1:${port}`;
   const log = new LogTail();
@@ -217,6 +220,7 @@ async function launch(
       `--storage.tsdb.path=${join(dir, `data-${port}`)}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=info',
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
