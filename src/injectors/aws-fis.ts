@@ -33,7 +33,7 @@ import { z } from 'zod';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { durationMs, httpUrl } from '../spec/fields.ts';
 import { closeWithRetry, type CloseRetryPolicy } from './close.ts';
-import { pollUntil, requestSignal } from './kube.ts';
+import { pollUntil, requestSignal } from './poll.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext, OwnedFault } from './types.ts';
 
 const KIND = 'aws-fis';

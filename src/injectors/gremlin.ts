@@ -27,7 +27,7 @@ import { DEFAULT_POLICY, envReferenceProblem, PolicyError } from '../security/po
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { durationMs, httpUrl } from '../spec/fields.ts';
 import { closeWithRetry, type CloseRetryPolicy } from './close.ts';
-import { pollUntil, requestSignal, secondsUntil } from './kube.ts';
+import { pollUntil, requestSignal, secondsUntil } from './poll.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext } from './types.ts';
 
 const KIND = 'gremlin';

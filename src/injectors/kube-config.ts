@@ -11,13 +11,14 @@
  * Legacy `auth-provider` entries (gcp, azure, oidc) are refused with a message.
  * Messages name the source (file, context, user, kind of credential), never a secret.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InjectorError } from '../lib/errors.ts';
+import { loadedKubeLib } from './kube-lib.ts';
 
 export const kubeConnectionShape = {
   /** Path to a kubeconfig file. Default: KUBECONFIG, in-cluster, then ~/.kube/config. */
@@ -126,7 +127,7 @@ const tokenFileAuth: Parameters<KubeConfig['addAuthenticator']>[0] = {
 };
 
 function newKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new (loadedKubeLib().KubeConfig)();
   kc.addAuthenticator(tokenFileAuth);
   return kc;
 }
@@ -198,7 +199,7 @@ export function loadKubeConfig(conn: KubeConnection, deps: KubeDeps = {}): { kc:
   if (host && existsSync(tokenFile)) {
     if (conn.context) throw configError('"context" needs a kubeconfig; in-cluster there is only the service account');
     // As KubeConfig.loadFromCluster, but from `env` and `root`.
-    const kc = new KubeConfig();
+    const kc = new (loadedKubeLib().KubeConfig)();
     const caFile = `${root}${SA_DIR}/ca.crt`;
     kc.loadFromClusterAndUser(
       { name: 'inCluster', server: `https://${isIPv6(host) ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`, skipTLSVerify: false, ...(existsSync(caFile) ? { caFile } : {}) },

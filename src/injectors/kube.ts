@@ -6,10 +6,11 @@
  * retryable or fatal InjectorErrors that name the credential source and never
  * a secret. Where the configuration comes from: kube-config.ts.
  */
-import { ApiException, CustomObjectsApi, Observable, PatchStrategy, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import type { ApiException, CustomObjectsApi, ObservableMiddleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { loadKubeConfig, type KubeConnection, type KubeDeps } from './kube-config.ts';
+import { kubeLib, loadedKubeLib } from './kube-lib.ts';
 import { kubeObjectSchema, type CustomResource, type KubeObject } from './kube-objects.ts';
 import { requestSignal } from './poll.ts';
 
@@ -72,10 +73,10 @@ const listSchema = z.object({
 export function createKubeClient(conn: KubeConnection, deps: KubeDeps = {}): KubeClient {
   const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let loaded: { api: CustomObjectsApi; source: string } | undefined;
-  const load = (): { api: CustomObjectsApi; source: string } => {
+  const load = (k8s: Awaited<ReturnType<typeof kubeLib>>): { api: CustomObjectsApi; source: string } => {
     if (!loaded) {
       const { kc, source } = loadKubeConfig(conn, deps);
-      loaded = { api: kc.makeApiClient(CustomObjectsApi), source };
+      loaded = { api: kc.makeApiClient(k8s.CustomObjectsApi), source };
     }
     return loaded;
   };
@@ -87,15 +88,16 @@ export function createKubeClient(conn: KubeConnection, deps: KubeDeps = {}): Kub
    */
   async function call<T>(label: string, signal: AbortSignal | undefined, run: (api: CustomObjectsApi, opts: { middleware: ObservableMiddleware[]; middlewareMergeStrategy: 'append' }, patch?: true) => Promise<T>, patch?: true): Promise<{ value?: T; status?: number; body?: unknown }> {
     if (signal?.aborted) throw new AbortedError(`${label}: aborted`);
-    const { api, source } = load();
+    const k8s = await kubeLib();
+    const { api, source } = load(k8s);
     const limit = requestSignal(timeoutMs, signal);
     const middleware: ObservableMiddleware = {
       pre: (ctx: RequestContext) => {
         ctx.setSignal(limit.signal);
-        if (patch) ctx.setHeaderParam('Content-Type', PatchStrategy.MergePatch);
-        return new Observable(Promise.resolve(ctx));
+        if (patch) ctx.setHeaderParam('Content-Type', k8s.PatchStrategy.MergePatch);
+        return new k8s.Observable(Promise.resolve(ctx));
       },
-      post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
+      post: (res: ResponseContext) => new k8s.Observable(Promise.resolve(res)),
     };
     let onAbort: (() => void) | undefined;
     try {
@@ -105,7 +107,7 @@ export function createKubeClient(conn: KubeConnection, deps: KubeDeps = {}): Kub
       });
       return { value: await Promise.race([run(api, { middleware: [middleware], middlewareMergeStrategy: 'append' }), aborted]) };
     } catch (err) {
-      if (err instanceof ApiException) {
+      if (err instanceof k8s.ApiException) {
         const status = (err as ApiException<unknown>).code;
         if (status === 401 || status === 403) throw kubeStatusError(label, status, err.body, source);
         return { status, body: err.body };
@@ -130,7 +132,7 @@ export function createKubeClient(conn: KubeConnection, deps: KubeDeps = {}): Kub
   const at = (res: CustomResource, ns: string, name?: string): string => `/apis/${res.group}/${res.version}/namespaces/${ns}/${res.plural}${name === undefined ? '' : `/${name}`}`;
 
   return {
-    source: () => load().source,
+    source: () => load(loadedKubeLib()).source,
 
     async create(res, ns, body, what, signal) {
       const label = `${what}: POST ${at(res, ns)}`;

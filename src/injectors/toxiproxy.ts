@@ -23,7 +23,7 @@ import { checkOutboundUrl } from '../security/outbound-url.ts';
 import { DEFAULT_POLICY } from '../security/policy.ts';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { fraction, httpUrl } from '../spec/fields.ts';
-import { requestSignal } from './kube.ts';
+import { requestSignal } from './poll.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext, OwnedFault } from './types.ts';
 
 const KIND = 'toxiproxy';

@@ -12,8 +12,14 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createKubeClient, loadKubeConfig } from '../../src/injectors/kube.ts';
+import { kubeLib } from '../../src/injectors/kube-lib.ts';
 import { InjectorError } from '../../src/lib/errors.ts';
 import { FakeKube, TOKEN } from './fake-kube.ts';
+
+// The client library loads on first use (kube-lib.ts); these tests call the synchronous parts directly.
+before(async () => {
+  await kubeLib();
+});
 
 const kube = new FakeKube();
 before(async () => {
