@@ -205,7 +205,10 @@ void describe('http-proxy injector: A/A', () => {
     assert.equal(body.noFault, undefined);
     assert.equal(body.latencyMs, undefined);
     const rs = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${proxy.listenUrl}/checkout`, experiment)));
-    assert.ok(rs.every((r) => r.status === 200 && r.ms < 100));
+    assert.ok(rs.every((r) => r.status === 200), JSON.stringify(rs.map((r) => r.status)));
+    // No injected delay: the median request is quick (one slow request on a busy machine is not a fault).
+    const ms = rs.map((r) => r.ms).sort((a, b) => a - b);
+    assert.ok(ms[ms.length >> 1]! < 100, `median ${ms[ms.length >> 1]} ms`);
     await inj.close(handle);
   });
 });
