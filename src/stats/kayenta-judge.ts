@@ -24,35 +24,17 @@
 import type { Tolerance } from '../spec/fields.ts';
 import { brownForsythe } from './brown-forsythe.ts';
 import { summarize } from './describe.ts';
-import { StatsInputError } from './errors.ts';
 import { mannWhitney } from './mann-whitney.ts';
 import { looksLikeSparseCounts } from './paired-judge.ts';
 import { poissonRateTest } from './poisson-rate.ts';
 import { minimumDetectableShift, pooledSd } from './power.ts';
-import type { Direction, MetricCheck, MetricVerdict, SpreadPolicy } from './verdict-types.ts';
+import { checkJudgeInput, type Direction, type JudgeInputBase, type MetricCheck, type MetricVerdict } from './verdict-types.ts';
 
-export interface KayentaJudgeInput {
-  name: string;
-  control: readonly number[];
-  experiment: readonly number[];
-  direction: Direction;
-  tolerance: Tolerance;
-  alpha: number;
-  minSamples: number;
-  counts?: boolean;
-  power?: number;
-  spread?: SpreadPolicy;
-}
+export type KayentaJudgeInput = JudgeInputBase;
 
 export function judgeKayenta(input: KayentaJudgeInput): MetricVerdict {
   const { name, direction, tolerance, alpha, minSamples } = input;
-  const power = input.power ?? 0.8;
-  if (!(alpha > 0 && alpha < 1)) throw new StatsInputError(`${name}: alpha must be strictly between 0 and 1, got ${alpha}`);
-  if (!(Number.isFinite(tolerance.value) && tolerance.value >= 0)) {
-    throw new StatsInputError(`${name}: tolerance must be a finite non-negative number, got ${tolerance.value}`);
-  }
-  if (!(minSamples >= 0)) throw new StatsInputError(`${name}: minSamples must be ≥ 0, got ${minSamples}`);
-  if (!(power > 0 && power < 1)) throw new StatsInputError(`${name}: power must be strictly between 0 and 1, got ${power}`);
+  const power = checkJudgeInput(input);
 
   const control = input.control.filter((v) => Number.isFinite(v));
   const experiment = input.experiment.filter((v) => Number.isFinite(v));

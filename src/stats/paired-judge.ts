@@ -38,22 +38,12 @@ import { combinedVariance, pairedMoments, unitLayout, type PairedMoments, type U
 import { poissonRateTest } from './poisson-rate.ts';
 import { studentTQuantileUpper, studentTSf } from './special.ts';
 import { noiseFromHistory, type NoiseModel } from './sequential-windowed.ts';
-import type { Direction, MetricCheck, MetricVerdict, SpreadPolicy } from './verdict-types.ts';
+import { checkJudgeInput, type Direction, type JudgeInputBase, type MetricCheck, type MetricVerdict } from './verdict-types.ts';
 
-export interface PairedJudgeInput {
-  name: string;
-  /** Aligned by step: control[i] and experiment[i] are the same instant. Non-finite values drop their pair. */
-  control: readonly number[];
-  experiment: readonly number[];
-  direction: Direction;
-  tolerance: Tolerance;
-  alpha: number;
-  minSamples: number;
+/** control[i] and experiment[i] are the same step; a non-finite value drops its pair. */
+export interface PairedJudgeInput extends JudgeInputBase {
   /** Steps sharing raw material (⌈range window / step⌉); null when unknown (a gauge): batch means. */
   windowSteps: number | null;
-  counts?: boolean;
-  spread?: SpreadPolicy;
-  power?: number;
   /**
    * Both groups before the window, aligned by step like the window's values,
    * and how their noise behaves (`counts` for counter rates, `gauss` else).
@@ -70,9 +60,9 @@ export const MIN_UNITS = 3;
 
 export function judgePaired(input: PairedJudgeInput): MetricVerdict {
   const { name, direction, tolerance, alpha, minSamples } = input;
-  const power = input.power ?? 0.8;
+  const power = checkJudgeInput(input);
   const spreadPolicy = input.spread ?? 'report';
-  checkInputs(input, power);
+  if (input.windowSteps !== null && !(input.windowSteps >= 1)) throw new StatsInputError(`${name}: windowSteps must be ≥ 1, got ${input.windowSteps}`);
 
   // Aligned by step (position i is step i); pairs with a non-finite value are left out where they stand.
   const n0 = Math.min(input.control.length, input.experiment.length);
@@ -174,17 +164,6 @@ function withHistory(m: PairedMoments, history: PairedJudgeInput['history'], lay
   const df = dfH + m.df;
   const pool = (hv: number, uv: number): number => (dfH * hv + m.df * uv) / df;
   return { ...m, vaa: pool(h.vaa, m.vaa), vbb: pool(h.vbb, m.vbb), vab: pool(h.vab, m.vab), df, historyDf: dfH };
-}
-
-function checkInputs(input: PairedJudgeInput, power: number): void {
-  const { name, alpha, tolerance, minSamples } = input;
-  if (!(alpha > 0 && alpha < 1)) throw new StatsInputError(`${name}: alpha must be strictly between 0 and 1, got ${alpha}`);
-  if (!(Number.isFinite(tolerance.value) && tolerance.value >= 0)) {
-    throw new StatsInputError(`${name}: tolerance must be a finite non-negative number, got ${tolerance.value}`);
-  }
-  if (!(minSamples >= 0)) throw new StatsInputError(`${name}: minSamples must be ≥ 0, got ${minSamples}`);
-  if (!(power > 0 && power < 1)) throw new StatsInputError(`${name}: power must be strictly between 0 and 1, got ${power}`);
-  if (input.windowSteps !== null && !(input.windowSteps >= 1)) throw new StatsInputError(`${name}: windowSteps must be ≥ 1, got ${input.windowSteps}`);
 }
 
 function unitsOf(m: PairedMoments, layout: UnitLayout): NonNullable<MetricVerdict['units']> {

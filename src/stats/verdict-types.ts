@@ -1,6 +1,7 @@
-/** The shapes of a metric's verdict, shared by the judges (paired-judge.ts, kayenta-judge.ts) and verdict.ts. */
+/** The shapes of a metric's verdict and of the judges' input, shared by the judges (paired-judge.ts, kayenta-judge.ts) and verdict.ts. */
 import type { Tolerance } from '../spec/fields.ts';
 import type { Summary } from './describe.ts';
+import { StatsInputError } from './errors.ts';
 
 export type Direction = 'increase' | 'decrease' | 'either';
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
@@ -17,6 +18,39 @@ export type CheckTest =
   | 'paired-difference'
   | 'paired-spread'
   | 'overdispersed-poisson';
+
+/** What every judge reads (paired-judge.ts, kayenta-judge.ts, verdict.ts's judgeMetric). */
+export interface JudgeInputBase {
+  name: string;
+  control: readonly number[];
+  experiment: readonly number[];
+  /** Which way of moving is harmful. */
+  direction: Direction;
+  tolerance: Tolerance;
+  /** Significance level, strictly between 0 and 1; intervals are at 1 − alpha. */
+  alpha: number;
+  /** Fewest finite values (paired steps) each group needs before it is judged. */
+  minSamples: number;
+  /** The values are event counts per step: enables the rare-event check. Default: detected. */
+  counts?: boolean;
+  /** Power at which the minimum detectable effect is reported. Default 0.8. */
+  power?: number;
+  /** What a spread change does. Default `report`. */
+  spread?: SpreadPolicy;
+}
+
+/** The checks every judge makes of its input; returns the power to use. */
+export function checkJudgeInput(input: JudgeInputBase): number {
+  const { name, alpha, tolerance, minSamples } = input;
+  const power = input.power ?? 0.8;
+  if (!(alpha > 0 && alpha < 1)) throw new StatsInputError(`${name}: alpha must be strictly between 0 and 1, got ${alpha}`);
+  if (!(Number.isFinite(tolerance.value) && tolerance.value >= 0)) {
+    throw new StatsInputError(`${name}: tolerance must be a finite non-negative number, got ${tolerance.value}`);
+  }
+  if (!(minSamples >= 0)) throw new StatsInputError(`${name}: minSamples must be ≥ 0, got ${minSamples}`);
+  if (!(power > 0 && power < 1)) throw new StatsInputError(`${name}: power must be strictly between 0 and 1, got ${power}`);
+  return power;
+}
 
 /** One hypothesis test behind a metric's verdict. */
 export interface MetricCheck {

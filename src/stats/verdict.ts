@@ -27,38 +27,20 @@
  * headline quote the same adjusted p-values. `pass` rests on intervals, not
  * p-values (intersection–union), so it needs no correction.
  */
-import type { Tolerance } from '../spec/fields.ts';
 import { StatsInputError } from './errors.ts';
 import { holmAdjust } from './holm.ts';
 import { reasonOf, shortEffect } from './judge-text.ts';
 import { judgeKayenta } from './kayenta-judge.ts';
 import { judgePaired, type PairedJudgeInput } from './paired-judge.ts';
-import type { Direction, JudgeMethod, MetricVerdict, SpreadPolicy, Verdict } from './verdict-types.ts';
+import type { JudgeInputBase, JudgeMethod, MetricVerdict, Verdict } from './verdict-types.ts';
 
 export type { CheckTest, Direction, JudgeMethod, MetricCheck, MetricVerdict, SpreadPolicy, Verdict } from './verdict-types.ts';
 
-export interface MetricJudgeInput {
-  name: string;
-  /** Per-step values; for `paired`, aligned by step (control[i] and experiment[i] are the same instant). */
-  control: readonly number[];
-  experiment: readonly number[];
-  /** Which way of moving is harmful. */
-  direction: Direction;
-  tolerance: Tolerance;
-  /** Significance level, strictly between 0 and 1; intervals are at 1 − alpha. */
-  alpha: number;
-  /** Fewest finite values (paired steps) each group needs before it is judged. */
-  minSamples: number;
-  /** Default `paired`. */
+export interface MetricJudgeInput extends JudgeInputBase {
+  /** Default `paired`. For `paired`, control[i] and experiment[i] are the same step. */
   method?: JudgeMethod;
   /** paired: steps that share raw material (⌈range window / step⌉); null = unknown (batch means). Default 1. */
   windowSteps?: number | null;
-  /** The values are event counts per step: enables the rare-event check. Default: detected. */
-  counts?: boolean;
-  /** Power at which the minimum detectable effect is reported. Default 0.8. */
-  power?: number;
-  /** What a spread change does. Default `report`. */
-  spread?: SpreadPolicy;
   /** How the query was read, kept on the verdict for the reader. */
   shape?: string;
   /** paired: both groups before the window, for the noise (paired-judge.ts). */
