@@ -18,7 +18,7 @@
  */
 export const REDACTED = '[redacted]';
 
-const SECRET_WORDS = 'pass(?:word|wd)?|secret|token|api[-_]?key|app(?:lication)?[-_]?key|authorization|cookie|credentials?|private[-_]?key|signature|session[-_]?id';
+const SECRET_WORDS = 'pass(?:word|wd)?(?!ed|es|ing|age)|secret|token|api[-_]?key|app(?:lication)?[-_]?key|authorization|cookie|credentials?|private[-_]?key|signature|session[-_]?id';
 const SENSITIVE_KEY = new RegExp(`(${SECRET_WORDS})`, 'i');
 /** Keys whose values are where a secret lives or which one it is, not the secret: paths, variable names, ids. */
 const LOCATION_KEY = /(File|Path|Env|Dir|Id|Name)$/;

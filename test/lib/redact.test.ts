@@ -131,3 +131,10 @@ test('a log line holds no secret however deep it sits (pino redact paths reached
 test('ids and names of secrets are not secrets: a token id stays readable in logs and answers', () => {
   assert.deepEqual(redact({ tokenId: 'tok_123456', secretName: 'shop', token: 'x-secret-value' }), { tokenId: 'tok_123456', secretName: 'shop', token: REDACTED });
 });
+
+void test('words that only start like a secret key are left alone: a verdict "passed: checkout-sps" is not a password', async () => {
+  const { redact: r } = await import('../../src/lib/redact.ts');
+  assert.equal(r('all 2 metrics passed: checkout-sps, p95-latency'), 'all 2 metrics passed: checkout-sps, p95-latency');
+  assert.deepEqual(r({ passed: 3, passes: 'x' }), { passed: 3, passes: 'x' });
+  assert.equal(r('password: hunter2'), 'password: [redacted]');
+});
