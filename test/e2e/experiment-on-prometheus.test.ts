@@ -3,7 +3,7 @@
  * `steadystate proxy`, a real Prometheus scraping both every second, a bounded
  * load, and `steadystate run` (the actual CLI, spawned) on three specs:
  *   A/A (no fault)                         → passed   (exit 0)
- *   300 ms on /checkout, experiment group  → failed   (exit 1) on the latency metric
+ *   1 s on /checkout, experiment group     → failed   (exit 1) on the latency metric
  *   30% errors, error-ratio guardrail 0.05 → halted   (exit 2), and the proxy stops injecting
  */
 import assert from 'node:assert/strict';
@@ -119,9 +119,10 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
             query:
               'histogram_quantile(0.95, sum by (le) (rate(steadystate_proxy_request_duration_seconds_bucket{group="$group"}[3s])))',
             direction: 'increase',
-            // 200 ms: below the 300 ms fault, and wide enough that p95 spikes on a loaded
-            // 2-core CI machine leave the A/A run the power to rule it out.
-            tolerance: 0.2,
+            // 300 ms: below the 1 s fault, and wide enough that p95 spikes on a loaded 2-core CI
+            // machine leave the A/A run the power to rule it out (a CI A/A run measured a 95% interval
+            // of −0.31…+0.22 s on p95 over 3 s windows, with single windows near 2 s: CPU stalls).
+            tolerance: 0.3,
           },
         ],
         fault: { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration: '30s' },
@@ -162,14 +163,14 @@ describe('one experiment end to end on a real Prometheus', { skip: prometheus.sk
     assert.ok(json.detail.series.length === 4);
   });
 
-  test('300 ms latency on /checkout for the experiment group → failed (exit 1) on the latency metric', async () => {
-    const { code, run: r, stderr } = await run(await writeSpec('latency', { latencyMs: 300, paths: ['/checkout'] }));
+  test('1 s latency on /checkout for the experiment group → failed (exit 1) on the latency metric', async () => {
+    const { code, run: r, stderr } = await run(await writeSpec('latency', { latencyMs: 1000, paths: ['/checkout'] }));
     assert.equal(r.state, 'failed', `${r.reason}\n${JSON.stringify(r.metrics, null, 2)}\n${stderr}`);
     assert.equal(code, 1);
     const latency = r.metrics.find((m: any) => m.name === 'p95-latency');
     assert.equal(latency.verdict, 'fail', latency.reason);
-    assert.ok(latency.effect > 0.2, `effect ${latency.effect}`);
-    assert.ok(latency.ci[0] > 0.1, `ci ${latency.ci}`);
+    assert.ok(latency.effect > 0.5, `effect ${latency.effect}`);
+    assert.ok(latency.ci[0] > 0.3, `ci ${latency.ci}`);
     assert.ok(latency.pValue < 0.05);
     // The open-loop load keeps checkouts flowing: the KPI's level does not drop beyond tolerance
     // (its spread may legitimately change: delayed requests reach the shop in bursts).
