@@ -110,14 +110,13 @@ export class KpiGuardrails {
    * (`onError` sees the error and may rethrow, e.g. when the run was aborted).
    */
   async armFromSource(
-    fetch: (metric: SteadyStateMetric, group: 'control' | 'experiment', lookbackMs: number) => Promise<Sample[]>,
+    fetch: (metric: SteadyStateMetric, lookbackMs: number) => Promise<{ control: Sample[]; experiment: Sample[] }>,
     onError: (err: unknown) => void,
   ): Promise<{ guardrail: string; noise: 'history' | 'window'; steps: number; how: string }[]> {
     const history = this.history;
     for (const { metric, lookbackMs } of this.historyNeeds()) {
       try {
-        const [control, experiment] = await Promise.all([fetch(metric, 'control', lookbackMs), fetch(metric, 'experiment', lookbackMs)]);
-        history.set(metric.name, { control, experiment });
+        history.set(metric.name, await fetch(metric, lookbackMs));
       } catch (err) {
         onError(err);
         history.set(metric.name, null);

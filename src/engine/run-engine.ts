@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { closeWithRetry } from '../injectors/close.ts';
 import type { Injector, InjectorHandle } from '../injectors/types.ts';
 import { redact } from '../lib/redact.ts';
-import { AbortedError, describeError, NoDataError } from '../lib/errors.ts';
+import { AbortedError, describeError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
 import type { MetricSource, Sample, TimeRange } from '../metric-sources/types.ts';
@@ -33,6 +33,7 @@ import {
   type GuardrailCounters,
   type GuardrailOutcome,
 } from './guardrails.ts';
+import { GroupQueries, type BothGroups } from './group-queries.ts';
 import { judgeCollected, KpiGuardrails } from './kpi-guardrails.ts';
 import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 
@@ -94,6 +95,8 @@ class RunExecution {
   private readonly counters = new Map<string, GuardrailCounters>();
   /** The KPI-comparison guardrails' sequential tests (kpi-guardrails.ts). */
   private readonly kpi: KpiGuardrails;
+  /** Steady-state queries, one per look for both groups where the query allows (group-queries.ts). */
+  private readonly queries: GroupQueries;
 
   constructor(
     private readonly experiment: Experiment,
@@ -102,6 +105,7 @@ class RunExecution {
   ) {
     this.spec = experiment.spec;
     this.kpi = new KpiGuardrails(experiment.spec);
+    this.queries = new GroupQueries(experiment.spec, deps.source, (group) => this.vars(group));
     this.now = deps.now ?? Date.now;
     this.signal = opts.signal ?? new AbortController().signal;
     this.telemetry = deps.telemetry ?? NOOP_TELEMETRY;
@@ -256,23 +260,27 @@ class RunExecution {
     const end = this.now();
     const range = this.range(end - Math.max(5 * spec.source.step, 10_000), end);
     for (const metric of spec.steadyState) {
-      for (const group of GROUPS) {
-        const query = renderQuery(metric.query, this.vars(group));
-        try {
-          const result = await deps.source.queryRange(query, range, this.signal);
-          if (result.series.length > 1) {
-            throw new NotStarted(
-              `preflight: metric "${metric.name}" returned ${result.series.length} series for group ${group}; aggregate it to one (e.g. sum(...))`,
-            );
-          }
-        } catch (err) {
-          if (err instanceof NotStarted) throw err;
-          if (err instanceof NoDataError) {
-            throw new NotStarted(`preflight: metric "${metric.name}" has no data for group ${group} (${query})`);
-          }
-          throw new NotStarted(`preflight: metric "${metric.name}": ${describeError(err)}`, { cause: err });
-        }
+      let answers: BothGroups;
+      try {
+        answers = await this.queries.both(metric, range, this.signal);
+      } catch (err) {
+        throw new NotStarted(`preflight: metric "${metric.name}": ${describeError(err)}`, { cause: err });
       }
+      for (const group of GROUPS) {
+        const { query, seriesCount } = answers[group];
+        if (seriesCount > 1) {
+          throw new NotStarted(`preflight: metric "${metric.name}" returned ${seriesCount} series for group ${group}; aggregate it to one (e.g. sum(...))`);
+        }
+        if (seriesCount === 0) throw new NotStarted(`preflight: metric "${metric.name}" has no data for group ${group} (${query})`);
+      }
+      const plan = this.queries.plan(metric);
+      await this.emit(
+        'collection.planned',
+        plan.ok
+          ? `metric "${metric.name}": one query by (${plan.grouped.label}) per look for both groups`
+          : `metric "${metric.name}": one query per group per look (${plan.reason})`,
+        { metric: metric.name, grouped: plan.ok, ...(plan.ok ? { query: plan.grouped.query } : { reason: plan.reason }) },
+      );
     }
     // A guardrail already breached means the system is not in steady state: do not inject.
     const breach = await this.evaluateGuardrails(true);
@@ -284,9 +292,9 @@ class RunExecution {
   /** Learn each KPI guardrail's noise from its metric's history before the window (no burn-in in the window). */
   private async armKpiGuardrails(): Promise<void> {
     const end = this.now();
-    const armed = await this.kpi.armFromSource(async (metric, group, lookbackMs) => {
-      const result = await this.deps.source.queryRange(renderQuery(metric.query, this.vars(group)), this.range(end - lookbackMs, end), this.signal);
-      return result.series.length === 1 ? (result.series[0]?.samples ?? []) : [];
+    const armed = await this.kpi.armFromSource(async (metric, lookbackMs) => {
+      const answers = await this.queries.both(metric, this.range(end - lookbackMs, end), this.signal);
+      return { control: answers.control.samples, experiment: answers.experiment.samples };
     }, (err) => {
       if (this.signal.aborted) throw this.abortError();
       this.log.debug({ err }, 'history query failed; the guardrail learns its noise in the window');
@@ -440,28 +448,29 @@ class RunExecution {
     const step = this.spec.source.step;
     const timeout = AbortSignal.timeout(Math.max(500, Math.floor(this.spec.analysis.interval * 0.8)));
     const signal = AbortSignal.any([this.signal, timeout]);
-    // All queries at once: one slow answer must not starve the others of the tick's budget.
+    // All metrics at once: one slow answer must not starve the others of the tick's budget.
     const chunks = await Promise.all(
-      this.spec.steadyState.flatMap((metric) =>
-        GROUPS.map(async (group) => {
-          const from = (this.collectedUntil.get(`${metric.name}\u0000${group}`) ?? Date.parse(window.openedAt) - step) + step;
-          const range = this.range(from, this.now());
-          if (range.end.getTime() < range.start.getTime()) return null;
-          const query = renderQuery(metric.query, this.vars(group));
-          try {
-            const result = await this.deps.source.queryRange(query, range, signal);
-            return { metric: metric.name, group, query, samples: result.series.length === 1 ? (result.series[0]?.samples ?? []) : [] };
-          } catch (err) {
-            // A missed chunk is fine: the final query after the window fills it.
-            this.log.debug({ err, metric: metric.name, group }, 'incremental sample query failed');
-            return null;
-          }
-        }),
-      ),
+      this.spec.steadyState.map(async (metric) => {
+        // From the older of the two groups' last samples: addSamples keeps only what each group lacks.
+        const last = Math.min(...GROUPS.map((g) => this.collectedUntil.get(`${metric.name}\u0000${g}`) ?? Date.parse(window.openedAt) - step));
+        const range = this.range(last + step, this.now());
+        if (range.end.getTime() < range.start.getTime()) return null;
+        try {
+          return { metric: metric.name, answers: await this.queries.both(metric, range, signal) };
+        } catch (err) {
+          // A missed chunk is fine: the final query after the window fills it.
+          this.log.debug({ err, metric: metric.name }, 'incremental sample query failed');
+          return null;
+        }
+      }),
     );
     if (this.signal.aborted) throw this.abortError();
     for (const chunk of chunks) {
-      if (chunk && (await this.addSamples(chunk.metric, chunk.group, chunk.query, chunk.samples)) > 0) added = true;
+      if (!chunk) continue;
+      for (const group of GROUPS) {
+        const { query, samples } = chunk.answers[group];
+        if ((await this.addSamples(chunk.metric, group, query, samples)) > 0) added = true;
+      }
     }
     return added;
   }
@@ -535,19 +544,12 @@ class RunExecution {
     for (const metric of spec.steadyState) {
       const samples: Partial<Record<Group, Sample[]>> = {};
       let missing: string | undefined;
+      const answers = await this.queries.both(metric, range, this.signal);
       for (const group of GROUPS) {
-        const query = renderQuery(metric.query, this.vars(group));
-        try {
-          const result = await this.deps.source.queryRange(query, range, this.signal);
-          if (result.series.length !== 1) {
-            throw new Error(`metric "${metric.name}" returned ${result.series.length} series for group ${group}; aggregate it to one`);
-          }
-          samples[group] = result.series[0]?.samples ?? [];
-        } catch (err) {
-          if (!(err instanceof NoDataError)) throw err;
-          samples[group] = [];
-          missing = `no data for group ${group}`;
-        }
+        const { query, seriesCount } = answers[group];
+        if (seriesCount > 1) throw new Error(`metric "${metric.name}" returned ${seriesCount} series for group ${group}; aggregate it to one`);
+        samples[group] = answers[group].samples;
+        if (seriesCount === 0) missing = `no data for group ${group}`;
         // Keep what the verdict used: the final query, plus any samples the
         // increments had not seen yet go to the observer.
         await this.addSamples(metric.name, group, query, samples[group] ?? []);

@@ -113,6 +113,7 @@ function unixSeconds(d: Date): string {
 export class PrometheusSource implements MetricSource {
   readonly kind = 'prometheus';
   readonly evaluatesEveryStep = true;
+  readonly groupsByLabel = true;
   /** Base URL without credentials: safe for messages and logs. */
   readonly url: string;
   /** Default resolution for ranges that give no `stepMs`. */

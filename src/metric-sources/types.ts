@@ -52,6 +52,11 @@ export interface MetricSource {
    */
   readonly evaluatesEveryStep?: boolean;
   /**
+   * True when the source answers PromQL and keeps each series' labels: the engine may then ask for
+   * both groups in one query `by (group)` (src/queries/group-split.ts) and split the answer by label.
+   */
+  readonly groupsByLabel?: boolean;
+  /**
    * Evaluate `query` over `range`. Throws NoDataError when the answer holds no
    * finite point at all, SourceError (retryable or not) for every failure.
    */

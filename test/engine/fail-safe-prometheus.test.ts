@@ -107,7 +107,10 @@ describe('fail safe against a real Prometheus', { skip: prometheus.skip, timeout
       if (req.path.endsWith('/status/buildinfo')) return { json: { status: 'success', data: { version: '2.42.0' } } };
       const [start, end, step] = ['start', 'end', 'step'].map((k) => Number(req.form.get(k)));
       const values: [number, string][] = [];
-      for (let t = start!; t <= end! + 1e-9 && values.length < 1_000; t += step!) values.push([Number(t.toFixed(3)), req.form.get('query')?.startsWith('guard') ? '1' : '100']);
+      const query = req.form.get('query') ?? '';
+      for (let t = start!; t <= end! + 1e-9 && values.length < 1_000; t += step!) values.push([Number(t.toFixed(3)), query.startsWith('guard') ? '1' : '100']);
+      // The engine asks for both groups at once (`sum by (group)`): one series per group, as Prometheus answers.
+      if (query.includes('group=~')) return { json: matrix(['control', 'experiment'].map((group) => ({ metric: { group }, values }))) };
       return { json: matrix([{ metric: {}, values }]) };
     });
     try {
