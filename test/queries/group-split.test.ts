@@ -126,13 +126,14 @@ describe('grouped query: the same series as one query per group, on a real Prome
     for (const template of templates) {
       const r = split(template);
       assert.ok(r.ok, template);
-      const grouped = await source.queryRange(r.grouped.query, range);
-      assert.equal(grouped.series.length, 2, `${r.grouped.query}: ${JSON.stringify(grouped.series.map((s) => s.labels))}`);
+      const plan = r.grouped;
+      const grouped = await source.queryRange(plan.query, range);
+      assert.equal(grouped.series.length, 2, `${plan.query}: ${JSON.stringify(grouped.series.map((s) => s.labels))}`);
       for (const [group, value] of Object.entries(GROUPS)) {
         const own = await source.queryRange(template.replaceAll('$group', value), range);
         assert.equal(own.series.length, 1, template);
-        const mine = grouped.series.filter((s) => s.labels[r.grouped.label] === r.grouped.values[group as 'control' | 'experiment']);
-        assert.equal(mine.length, 1, `${group} in ${r.grouped.query}`);
+        const mine = grouped.series.filter((s) => s.labels[plan.label] === plan.values[group as 'control' | 'experiment']);
+        assert.equal(mine.length, 1, `${group} in ${plan.query}`);
         assert.ok(own.series[0]!.samples.length >= 5, `${template}: ${own.series[0]!.samples.length} samples`);
         assert.deepEqual(mine[0]!.samples, own.series[0]!.samples, `${group}: ${template}`);
       }
