@@ -105,7 +105,7 @@ test('a run whose fault is still active is continued to a verdict: watched to it
     assert.equal(run.state, 'passed', run.reason);
     assert.equal(run.owner, 'survivor');
     assert.equal(run.window?.closedBy, 'deadline');
-    const closedAt = Date.parse(run.window!.closedAt!);
+    const closedAt = Date.parse(run.window.closedAt!);
     t.diagnostic(`closed ${closedAt - deadline} ms after the original deadline`);
     assert.ok(closedAt >= deadline, 'watched up to the original deadline');
     // The proxy also holds the deadline; whoever came first, the window is closed and only one close was ours.
