@@ -20,6 +20,7 @@ import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
 import { loadRunRecord } from './run-views.ts';
 import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
+import { StartSlots } from './start-slots.ts';
 import { closeLeftover, planTakeover, type TakeoverDeps } from './takeover.ts';
 
 export class HaltAllActiveError extends AppError {
@@ -31,15 +32,8 @@ export class HaltAllActiveError extends AppError {
   }
 }
 
-export class TooManyRunsError extends AppError {
-  constructor(limit: number) {
-    super(`the service already runs ${limit} experiments, its limit (STEADYSTATE_MAX_CONCURRENT_RUNS)`, {
-      code: 'too_many_runs',
-      httpStatus: 429,
-      retryable: true,
-    });
-  }
-}
+/** The concurrency cap, checked atomically with the insert (the store's CapacityError). */
+export { CapacityError as TooManyRunsError } from '../store/errors.ts';
 
 interface ActiveRun {
   controller: AbortController;
@@ -74,6 +68,8 @@ export interface RunServiceOptions {
   leaseMs?: number;
   /** Metrics and spans for every run this service drives (src/observability). Default: none. */
   telemetry?: Telemetry;
+  /** Runs in their start-up (preflight up to the window's open) at once; the others wait `pending`. Default 8. */
+  startConcurrency?: number;
 }
 
 export class RunService {
@@ -85,6 +81,7 @@ export class RunService {
   private timers: NodeJS.Timeout[] = [];
   private readonly telemetry: Telemetry;
   private scanning = false;
+  private readonly startSlots: StartSlots;
 
   constructor(
     private readonly store: Store,
@@ -95,6 +92,7 @@ export class RunService {
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 10_000;
     this.telemetry = options.telemetry ?? NOOP_TELEMETRY;
+    this.startSlots = new StartSlots(options.startConcurrency ?? 8);
   }
 
   /**
@@ -163,6 +161,10 @@ export class RunService {
 
   /** Start the latest version of an experiment. Returns the run row (existing one for a repeated idempotency key). */
   async start(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
+    return this.startSlots.answer(() => this.startNow(name, opts));
+  }
+
+  private async startNow(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
     if (this.stopping) throw new AppError('the service is shutting down', { code: 'shutting_down', httpStatus: 503, retryable: true });
     const stored = await this.store.experiments.get(name);
     if (!stored) throw new AppError(`experiment "${name}" not found`, { code: 'not_found', httpStatus: 404 });
@@ -172,29 +174,25 @@ export class RunService {
       if (existing) return { run: existing, created: false };
     }
     if ((await this.store.settings.haltAll()).active) throw new HaltAllActiveError();
-    if ((await this.store.runs.countActive()) >= this.config.limits.maxConcurrentRuns) {
-      throw new TooManyRunsError(this.config.limits.maxConcurrentRuns);
-    }
     const experiment = stored.spec;
     const issues = policyIssues(experiment, this.config);
     if (issues.length > 0) {
       throw new ValidationError(issues, `experiment "${name}" is not allowed by this service's policy: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
     }
-    const id = newRunId();
+    // One transaction: the cap and the target lock are checked where the run is inserted,
+    // and the run is leased to this replica before anything else can see it.
     const { run, created } = await this.store.runs.create({
-      id,
+      id: newRunId(),
       experiment: name,
       version: stored.version,
       target: targetOf(experiment),
       actor: opts.actor,
+      owner: this.instanceId,
+      maxActive: this.config.limits.maxConcurrentRuns,
       ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
     });
-    if (created) {
-      // Lease it before the engine writes anything, so no other replica takes it over.
-      const claimed = await this.store.runs.claim(run.id, this.instanceId, this.leaseMs);
-      if (!claimed) throw new AppError(`run ${run.id} was claimed by another replica`, { code: 'lease_conflict', httpStatus: 409 });
-      this.launch(run.id, experiment, opts.actor);
-    }
+    // Answered now, `pending`: preflight and the window go on in the background.
+    if (created) this.launch(run.id, experiment, opts.actor);
     return { run, created };
   }
 
@@ -211,26 +209,33 @@ export class RunService {
     const labels = { runId, experiment: experiment.metadata.name };
     const policy = securityPolicyOf(this.config);
     const source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source, { policy }), labels);
-    const done = executeRun(
-      experiment,
-      {
-        source,
-        injector: this.injectorFor(experiment, labels),
-        telemetry: this.telemetry,
-        logger: log,
-        onEvent: async (event, run) => {
-          if (entry.lost) return;
-          await this.store.runs.appendEvent(runId, event);
-          await this.store.runs.update(runId, snapshot(run));
-          this.notify(event, run, experiment);
-        },
-        onSamples: async (chunk) => {
-          if (entry.lost) return;
-          await this.store.runs.appendSamples(runId, chunk);
-        },
-      },
-      { runId, actor, signal: controller.signal, ...(resume ? { resume } : {}) },
-    )
+    // A run taken over has an open window to watch now: it does not queue.
+    let release: () => void = () => undefined;
+    const done = (resume ? Promise.resolve(release) : this.startSlots.acquire(controller.signal))
+      .then((r) => {
+        release = r;
+        return executeRun(
+          experiment,
+          {
+            source,
+            injector: this.injectorFor(experiment, labels),
+            telemetry: this.telemetry,
+            logger: log,
+            onEvent: async (event, run) => {
+              if (event.type === 'window.opened') release();
+              if (entry.lost) return;
+              await this.store.runs.appendEvent(runId, event);
+              await this.store.runs.update(runId, snapshot(run));
+              this.notify(event, run, experiment);
+            },
+            onSamples: async (chunk) => {
+              if (entry.lost) return;
+              await this.store.runs.appendSamples(runId, chunk);
+            },
+          },
+          { runId, actor, signal: controller.signal, ...(resume ? { resume } : {}) },
+        );
+      })
       .catch(async (err: unknown) => {
         // executeRun records its own failures; this is the last line of defence.
         log.error({ err }, 'run engine failed');
@@ -241,6 +246,7 @@ export class RunService {
         throw err;
       })
       .finally(() => {
+        release();
         this.active.delete(runId);
         void source.close?.();
       });
