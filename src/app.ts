@@ -58,8 +58,8 @@ export async function startService(config: Readonly<ServiceConfig>, logger: Logg
     // PGlite admits one process, so whatever is active at start was left by a dead one;
     // on PostgreSQL other replicas may be alive: only runs whose lease expired are taken.
     const reconciled = await runs.reconcile({ staleAfterMs: store.kind === 'pglite' ? 0 : config.leaseMs });
-    if (reconciled.reconciled.length > 0 || reconciled.failures.length > 0) {
-      logger.warn(reconciled, 'reconciled runs left active by a previous process');
+    if (reconciled.resumed.length > 0 || reconciled.reconciled.length > 0 || reconciled.failures.length > 0) {
+      logger.warn(reconciled, 'took over runs left active by a previous process');
     }
     runs.startBackground();
     // Slack hears about runs after they are recorded, never on the halt path.

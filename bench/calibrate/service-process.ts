@@ -36,6 +36,8 @@ export interface StartServiceOptions {
   /** Bound on waiting for /healthz. Default 120 s (tsx and PGlite start slowly on a loaded machine). */
   startTimeoutMs?: number;
   logLevel?: string;
+  /** A PostgreSQL database instead of PGlite in the temp data dir. */
+  databaseUrl?: string;
 }
 
 async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -76,7 +78,7 @@ async function launch(port: number, dataDir: string, token: string, opts: StartS
     env: {
       // The bench's own environment minus anything that would point the service elsewhere.
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(STEADYSTATE_|DATABASE_URL$|SLACK_|OTEL_)/.test(k))),
-      STEADYSTATE_DATA_DIR: dataDir,
+      ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { STEADYSTATE_DATA_DIR: dataDir }),
       STEADYSTATE_ADMIN_TOKEN: token,
       STEADYSTATE_MAX_CONCURRENT_RUNS: String(opts.maxConcurrentRuns),
       STEADYSTATE_SCHEDULER: 'off',

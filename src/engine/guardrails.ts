@@ -73,8 +73,13 @@ async function latestValues(ctx: EvaluationContext, query: string): Promise<{ va
 export async function evaluateThreshold(ctx: EvaluationContext, guardrail: ThresholdGuardrail, query: string): Promise<GuardrailOutcome> {
   const latest = await latestValues(ctx, query);
   if ('noData' in latest) return { kind: 'no-data', reason: latest.noData };
+  return thresholdOutcome(guardrail, latest.values);
+}
+
+/** One look at a threshold over the latest value of each series (at least one). */
+export function thresholdOutcome(guardrail: ThresholdGuardrail, values: readonly { v: number; t: number }[]): Exclude<GuardrailOutcome, { kind: 'no-data' }> {
   let ok: { v: number; t: number } | undefined;
-  for (const point of latest.values) {
+  for (const point of values) {
     const reason = thresholdBreach(guardrail, point.v);
     if (reason) return { kind: 'breach', value: point.v, at: point.t, reason };
     ok ??= point;
@@ -123,15 +128,25 @@ export async function evaluateSlo(
   windows: { longMs: number; shortMs: number },
   render: (q: string) => string,
 ): Promise<GuardrailOutcome> {
-  const budget = 1 - guardrail.slo.objective;
   const [long, short] = await Promise.all([
     latestValues(ctx, errorRatioQuery(guardrail, windows.longMs, render)),
     latestValues(ctx, errorRatioQuery(guardrail, windows.shortMs, render)),
   ]);
   if ('noData' in long) return { kind: 'no-data', reason: `long window: ${long.noData}` };
   if ('noData' in short) return { kind: 'no-data', reason: `short window: ${short.noData}` };
-  const burnLong = Math.max(...long.values.map((p) => p.v)) / budget;
-  const shortPoint = short.values.reduce((a, b) => (b.v > a.v ? b : a));
+  return sloOutcome(guardrail, windows, long.values, short.values);
+}
+
+/** One look at a burn rate from the latest error ratios over the long and the short window (at least one each). */
+export function sloOutcome(
+  guardrail: SloGuardrail,
+  windows: { longMs: number; shortMs: number },
+  long: readonly { v: number; t: number }[],
+  short: readonly { v: number; t: number }[],
+): Exclude<GuardrailOutcome, { kind: 'no-data' }> {
+  const budget = 1 - guardrail.slo.objective;
+  const burnLong = Math.max(...long.map((p) => p.v)) / budget;
+  const shortPoint = short.reduce((a, b) => (b.v > a.v ? b : a));
   const burnShort = shortPoint.v / budget;
   const value = Math.min(burnLong, burnShort);
   if (burnLong >= guardrail.burnRate && burnShort >= guardrail.burnRate) {

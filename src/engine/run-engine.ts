@@ -9,71 +9,30 @@
  * Persistence is the observer's job, but the engine waits for it where crash
  * safety depends on it: the intent to open is recorded before the injector is
  * called, and the handle right after, so a process that dies at any point
- * leaves enough behind for another one to close the fault.
+ * leaves enough behind for another one to close the fault — or to continue
+ * the run (`opts.resume`, ADR 015): a run taken over mid-window is watched to
+ * its original deadline and judged, its guardrails' memory rebuilt from the
+ * metric source's history of the window.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { closeWithRetry } from '../injectors/close.ts';
-import type { Injector, InjectorHandle } from '../injectors/types.ts';
 import { redact } from '../lib/redact.ts';
-import { AbortedError, describeError } from '../lib/errors.ts';
+import { AbortedError, describeError, LeaseLostError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
-import type { MetricSource, Sample, TimeRange } from '../metric-sources/types.ts';
+import type { Sample, TimeRange } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
-import type { Experiment, SloGuardrail, ThresholdGuardrail } from '../spec/schema.ts';
+import type { Experiment } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
 import { judgeFamily } from '../stats/verdict.ts';
-import {
-  burnRateWindows,
-  decide,
-  evaluateSlo,
-  evaluateThreshold,
-  noDataGraceLooks,
-  type GuardrailCounters,
-  type GuardrailOutcome,
-} from './guardrails.ts';
-import { GroupQueries, type BothGroups } from './group-queries.ts';
-import { judgeCollected, KpiGuardrails } from './kpi-guardrails.ts';
-import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import { GroupQueries } from './group-queries.ts';
+import { GuardrailMonitor } from './guardrail-monitor.ts';
+import { judgeCollected } from './kpi-guardrails.ts';
+import { armKpiGuardrails, GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
+import { newRunId, type ResumePoint, type RunDeps, type RunOptions } from './run-options.ts';
+import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import { WindowCloser } from './window-close.ts';
 
-/**
- * Where a run's progress goes. Both hooks are awaited: the engine does not go
- * on until they resolve, and if one throws the run ends `errored` (after
- * closing its window) rather than carry on unrecorded.
- */
-export interface RunObserver {
-  onEvent?(event: RunEvent, run: Readonly<RunRecord>): Promise<void> | void;
-  /** New samples of one metric and group (appended, never rewritten). */
-  onSamples?(chunk: CollectedSeries, run: Readonly<RunRecord>): Promise<void> | void;
-}
-
-export interface RunDeps extends RunObserver {
-  source: MetricSource;
-  injector: Injector;
-  logger: Logger;
-  now?: () => number;
-  /** Metrics and spans about the run (src/observability); nothing when absent. */
-  telemetry?: Telemetry;
-}
-
-export interface RunOptions {
-  runId?: string;
-  /** Who started the run (token name, `cli`, `webhook:github`…), recorded in its first event. */
-  actor?: string;
-  /** Aborting it (Ctrl-C, API abort) closes the window and ends the run `aborted`. */
-  signal?: AbortSignal;
-}
-
-/** Sortable, unique, safe in file names and URLs. */
-export function newRunId(now = Date.now()): string {
-  return `run-${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
-}
-
-/** Thrown when preflight or baseline finds the system unfit for a fault. */
-class NotStarted extends Error {}
-
-const GROUPS = ['control', 'experiment'] as const;
+export { newRunId, type ResumePoint, type RunDeps, type RunObserver, type RunOptions } from './run-options.ts';
 
 export async function executeRun(experiment: Experiment, deps: RunDeps, opts: RunOptions = {}): Promise<RunRecord> {
   const execution = new RunExecution(experiment, deps, opts);
@@ -87,14 +46,10 @@ class RunExecution {
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
   readonly run: RunRecord;
-  private handle: InjectorHandle | undefined;
-  private closeFailure: Error | undefined;
-  private closeFailedDuring: 'deadline' | 'halt' | 'abort' | 'error' | undefined;
   /** Per metric and group, the timestamp of the last sample already collected. */
   private readonly collectedUntil = new Map<string, number>();
-  private readonly counters = new Map<string, GuardrailCounters>();
-  /** The KPI-comparison guardrails' sequential tests (kpi-guardrails.ts). */
-  private readonly kpi: KpiGuardrails;
+  private readonly guardrails: GuardrailMonitor;
+  private readonly closer: WindowCloser;
   /** Steady-state queries, one per look for both groups where the query allows (group-queries.ts). */
   private readonly queries: GroupQueries;
 
@@ -104,66 +59,87 @@ class RunExecution {
     private readonly opts: RunOptions,
   ) {
     this.spec = experiment.spec;
-    this.kpi = new KpiGuardrails(experiment.spec);
     this.queries = new GroupQueries(experiment.spec, deps.source, (group) => this.vars(group));
     this.now = deps.now ?? Date.now;
     this.signal = opts.signal ?? new AbortController().signal;
     this.telemetry = deps.telemetry ?? NOOP_TELEMETRY;
-    this.run = {
-      id: opts.runId ?? newRunId(this.now()),
-      experiment: experiment.metadata.name,
-      state: 'pending',
-      verdict: null,
-      reason: '',
-      startedAt: new Date(this.now()).toISOString(),
-      endedAt: null,
-      metrics: [],
-      series: [],
-      guardrails: [],
-      events: [],
-    };
+    this.run = opts.resume
+      ? // Samples and guardrail looks are read again from the source: the data lives there, not in the dead process.
+        { ...opts.resume.run, series: [], guardrails: [], metrics: [], events: [...opts.resume.run.events] }
+      : {
+          id: opts.runId ?? newRunId(this.now()),
+          experiment: experiment.metadata.name,
+          state: 'pending',
+          verdict: null,
+          reason: '',
+          startedAt: new Date(this.now()).toISOString(),
+          endedAt: null,
+          metrics: [],
+          series: [],
+          guardrails: [],
+          events: [],
+        };
     this.log = deps.logger.child({ runId: this.run.id, experiment: this.run.experiment });
+    this.guardrails = new GuardrailMonitor(this.spec, this.run, {
+      source: deps.source,
+      now: this.now,
+      render: (q) => renderQuery(q, this.vars(undefined)),
+      onNoData: (guardrail, reason) => this.emit('guardrail.no_data', `guardrail "${guardrail}": ${reason}`, { guardrail }),
+    });
+    this.closer = new WindowCloser(this.run, {
+      injector: deps.injector,
+      telemetry: this.telemetry,
+      log: this.log,
+      now: this.now,
+      emit: (type, message, data) => this.emit(type, message, data),
+      record: async (event) => {
+        this.run.events.push(event);
+        await this.deps.onEvent?.(event, this.run);
+      },
+    });
   }
 
   async execute(): Promise<RunRecord> {
     const { spec, run } = this;
     let halt: HaltInfo | undefined;
     try {
-      await this.emit('run.started', `run started by ${this.opts.actor ?? 'unknown'}`, { actor: this.opts.actor ?? null });
-      await this.transition('preflight', 'checking the source, the injector and the steady state');
-      await this.preflight();
+      const resume = this.opts.resume;
+      if (resume) {
+        halt = await this.takeOver(resume);
+      } else {
+        await this.emit('run.started', `run started by ${this.opts.actor ?? 'unknown'}`, { actor: this.opts.actor ?? null });
+        await this.transition('preflight', 'checking the source, the injector and the steady state');
+        await preflight({ ...this.context(), injector: this.deps.injector });
 
-      if (spec.analysis.baseline > 0) {
-        await this.transition('baseline', `watching both groups for ${spec.analysis.baseline / 1000}s before injecting`);
-        const breach = await this.monitor(this.now() + spec.analysis.baseline, false);
-        if (breach) throw new NotStarted(`guardrail "${breach.guardrail}" breached during baseline: ${breach.reason}`);
+        if (spec.analysis.baseline > 0) {
+          await this.transition('baseline', `watching both groups for ${spec.analysis.baseline / 1000}s before injecting`);
+          const breach = await this.monitor(this.now() + spec.analysis.baseline, false);
+          if (breach) throw new NotStarted(`guardrail "${breach.guardrail}" breached during baseline: ${breach.reason}`);
+        }
+        await this.openWindow();
       }
 
-      await this.transition('injecting', `opening the fault window (${spec.fault.injector}, ${spec.fault.duration / 1000}s)`);
-      const deadline = new Date(this.now() + spec.fault.duration);
-      // Intent first, so a crash between here and the next event is recoverable.
-      await this.emit('window.opening', 'opening fault window', { injector: spec.fault.injector, deadline: deadline.toISOString() });
-      this.handle = await this.deps.injector.open({ runId: run.id, experiment: run.experiment, deadline, signal: this.signal });
-      run.window = { openedAt: new Date(this.now()).toISOString(), deadline: deadline.toISOString(), handle: this.handle };
-      this.telemetry.windowOpened(run);
-      // The handle may hold credentials (a webhook's literal headers): events and logs get it redacted.
-      await this.emit('window.opened', 'fault window open', { handle: redact(this.handle), deadline: deadline.toISOString() });
-
-      halt = await this.monitor(deadline.getTime(), true);
-      await this.closeWindow(halt ? 'halt' : 'deadline');
-
-      if (halt) {
-        run.halt = halt;
-        this.telemetry.halted(run, halt);
-        await this.emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, {
-          guardrail: halt.guardrail,
-          reason: halt.reason,
-          value: halt.value ?? null,
-        });
+      const window = run.window;
+      if (window && !window.closedAt) {
+        halt ??= await this.monitor(Date.parse(window.deadline), true);
+        await this.closer.close(halt ? 'halt' : 'deadline');
+        if (halt) {
+          run.halt = halt;
+          this.telemetry.halted(run, halt);
+          await this.emit('run.halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`, {
+            guardrail: halt.guardrail,
+            reason: halt.reason,
+            value: halt.value ?? null,
+          });
+        }
       }
+      // A run taken over after its window closed by a halt keeps that halt.
+      halt ??= run.halt;
 
-      await this.transition('recovering', 'window closed; waiting for the last samples to land');
-      await sleep(spec.analysis.settle ?? 2 * spec.source.step, this.signal);
+      if (run.state !== 'analyzing') {
+        await this.transition('recovering', 'window closed; waiting for the last samples to land');
+        await sleep(spec.analysis.settle ?? 2 * spec.source.step, this.signal);
+      }
 
       await this.transition('analyzing', 'comparing control and experiment');
       try {
@@ -185,24 +161,89 @@ class RunExecution {
         await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
       }
     } catch (err) {
-      await this.closeWindow(this.signal.aborted ? 'abort' : 'error').catch(() => undefined);
-      const reason = this.closeFailure
-        ? `CRITICAL: the fault window could not be closed (${this.closeFailedDuring ?? 'close'}): ${describeError(this.closeFailure)}; the fault may still be active until the injector-side deadline`
+      if (this.signal.reason instanceof LeaseLostError) {
+        // Another replica holds the run now and drives it from here: its window and its end are its own.
+        this.log.warn({ reason: this.signal.reason.message }, 'stopped driving the run: its lease is held by another replica');
+        return run;
+      }
+      await this.closer.close(this.signal.aborted ? 'abort' : 'error').catch(() => undefined);
+      const { failure, failedDuring } = this.closer;
+      const reason = failure
+        ? `CRITICAL: the fault window could not be closed (${failedDuring ?? 'close'}): ${describeError(failure)}; the fault may still be active until the injector-side deadline`
         : this.signal.aborted || err instanceof AbortedError
           ? describeError(this.signal.aborted ? this.abortError() : err)
           : describeError(err);
       // A fault we could not remove is the one outcome worse than any verdict.
-      const state: RunState = this.closeFailure
+      const state: RunState = failure
         ? 'halt_failed'
         : this.signal.aborted || err instanceof AbortedError || err instanceof NotStarted
           ? 'aborted'
           : 'errored';
       if (state === 'errored') this.log.error({ err }, 'run errored');
-      if (this.closeFailure && halt) run.halt = halt;
+      if (failure && halt) run.halt = halt;
       // Recording the end must not throw past here: the caller needs the record.
       await this.finish(state, reason).catch((e: unknown) => this.log.error({ err: e }, 'could not record the end of the run'));
     }
     return run;
+  }
+
+  private async openWindow(): Promise<void> {
+    const { spec, run } = this;
+    await this.transition('injecting', `opening the fault window (${spec.fault.injector}, ${spec.fault.duration / 1000}s)`);
+    const deadline = new Date(this.now() + spec.fault.duration);
+    // Intent first, so a crash between here and the next event is recoverable.
+    await this.emit('window.opening', 'opening fault window', { injector: spec.fault.injector, deadline: deadline.toISOString() });
+    const handle = await this.deps.injector.open({ runId: run.id, experiment: run.experiment, deadline, signal: this.signal });
+    run.window = { openedAt: new Date(this.now()).toISOString(), deadline: deadline.toISOString(), handle };
+    this.telemetry.windowOpened(run);
+    // The handle may hold credentials (a webhook's literal headers): events and logs get it redacted.
+    await this.emit('window.opened', 'fault window open', { handle: redact(handle), deadline: deadline.toISOString() });
+  }
+
+  /**
+   * Continue a run another process was driving: record the takeover, learn
+   * the KPI guardrails' noise from the history before the window (as the
+   * first owner did), and replay the polled guardrails' looks over the window
+   * so far. The first monitor tick then collects the window's samples from
+   * its open time and feeds them to the sequential tests. Returns a halt the
+   * history already shows.
+   */
+  private async takeOver(resume: ResumePoint): Promise<HaltInfo | undefined> {
+    const { run } = this;
+    const window = run.window;
+    const from = resume.previousOwner ? ` from ${resume.previousOwner}` : '';
+    const at = window?.closedAt ? `after its window closed (${window.closedBy ?? 'closed'})` : `with its fault window open until ${window?.deadline ?? '?'}`;
+    await this.emit('run.taken_over', `run taken over by ${this.opts.actor ?? 'unknown'}${from} while ${run.state}, ${at}; continuing to a verdict (injector: ${resume.injectorStatus})`, {
+      previousOwner: resume.previousOwner,
+      owner: this.opts.actor ?? null,
+      state: run.state,
+      injectorStatus: resume.injectorStatus,
+    });
+    if (!window) return undefined;
+    const openedAt = Date.parse(window.openedAt);
+    await armKpiGuardrails(this.context(), openedAt);
+    if (window.closedAt) return undefined;
+    this.telemetry.windowOpened(run);
+    const replayed = await this.guardrails.replay(openedAt, this.now(), this.signal);
+    if (replayed.looks > 0) {
+      await this.emit('guardrail.replayed', `guardrails' memory rebuilt from ${replayed.looks} looks at the window's history`, { looks: replayed.looks });
+    }
+    return replayed.halt;
+  }
+
+  private context(): Omit<PreflightContext, 'injector'> {
+    return {
+      spec: this.spec,
+      source: this.deps.source,
+      monitor: this.guardrails,
+      signal: this.signal,
+      log: this.log,
+      now: this.now,
+      range: (a, b) => this.range(a, b),
+      queries: this.queries,
+      emit: (type, message, data) => this.emit(type, message, data),
+      abortError: () => this.abortError(),
+    };
   }
 
   private abortError(): AbortedError {
@@ -249,59 +290,6 @@ class RunExecution {
     return { start: new Date(Math.ceil(startMs / step) * step), end: new Date(Math.floor(endMs / step) * step), stepMs: step };
   }
 
-  private async preflight(): Promise<void> {
-    const { spec, deps } = this;
-    try {
-      await deps.source.check(this.signal);
-      await deps.injector.check(this.signal);
-    } catch (err) {
-      throw new NotStarted(`preflight: ${describeError(err)}`, { cause: err });
-    }
-    const end = this.now();
-    const range = this.range(end - Math.max(5 * spec.source.step, 10_000), end);
-    for (const metric of spec.steadyState) {
-      let answers: BothGroups;
-      try {
-        answers = await this.queries.both(metric, range, this.signal);
-      } catch (err) {
-        throw new NotStarted(`preflight: metric "${metric.name}": ${describeError(err)}`, { cause: err });
-      }
-      for (const group of GROUPS) {
-        const { query, seriesCount } = answers[group];
-        if (seriesCount > 1) {
-          throw new NotStarted(`preflight: metric "${metric.name}" returned ${seriesCount} series for group ${group}; aggregate it to one (e.g. sum(...))`);
-        }
-        if (seriesCount === 0) throw new NotStarted(`preflight: metric "${metric.name}" has no data for group ${group} (${query})`);
-      }
-      const plan = this.queries.plan(metric);
-      await this.emit(
-        'collection.planned',
-        plan.ok
-          ? `metric "${metric.name}": one query by (${plan.grouped.label}) per look for both groups`
-          : `metric "${metric.name}": one query per group per look (${plan.reason})`,
-        { metric: metric.name, grouped: plan.ok, ...(plan.ok ? { query: plan.grouped.query } : { reason: plan.reason }) },
-      );
-    }
-    // A guardrail already breached means the system is not in steady state: do not inject.
-    const breach = await this.evaluateGuardrails(true);
-    if (breach) throw new NotStarted(`preflight: guardrail "${breach.guardrail}" already breached: ${breach.reason}`);
-    await this.armKpiGuardrails();
-    await this.emit('preflight.ok', 'source, injector and steady state look healthy');
-  }
-
-  /** Learn each KPI guardrail's noise from its metric's history before the window (no burn-in in the window). */
-  private async armKpiGuardrails(): Promise<void> {
-    const end = this.now();
-    const armed = await this.kpi.armFromSource(async (metric, lookbackMs) => {
-      const answers = await this.queries.both(metric, this.range(end - lookbackMs, end), this.signal);
-      return { control: answers.control.samples, experiment: answers.experiment.samples };
-    }, (err) => {
-      if (this.signal.aborted) throw this.abortError();
-      this.log.debug({ err }, 'history query failed; the guardrail learns its noise in the window');
-    });
-    for (const a of armed) await this.emit('guardrail.armed', `guardrail "${a.guardrail}": ${a.how}`, { guardrail: a.guardrail, noise: a.noise, steps: a.steps });
-  }
-
   /**
    * Evaluate guardrails every interval until `untilMs`, never overlapping
    * itself; return the first halt. Late ticks are not replayed in a burst.
@@ -317,13 +305,13 @@ class RunExecution {
       if (this.signal.aborted) throw this.abortError();
       if (this.now() >= untilMs) return undefined;
       const tickStart = this.now();
-      const breach = await this.evaluateGuardrails(false);
+      const breach = await this.guardrails.evaluate(false, this.signal);
       this.telemetry.guardrailsEvaluated(this.run, { durationMs: this.now() - tickStart, lagMs: tickStart - due });
       if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
       if (collect) {
         const added = await this.collectIncrement();
-        const compareBreach = await this.evaluateCompares(added);
+        const compareBreach = this.guardrails.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
       due = next + interval;
@@ -334,107 +322,6 @@ class RunExecution {
     return undefined;
   }
 
-  private async evaluateGuardrails(once: boolean): Promise<HaltInfo | undefined> {
-    const { spec } = this;
-    const polled = spec.guardrails.filter((g): g is ThresholdGuardrail | SloGuardrail => g.kind !== 'compare');
-    if (polled.length === 0) return undefined;
-    const nowMs = this.now();
-    // Query timeouts stay inside the interval, so a hung source cannot stall the monitor.
-    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(spec.analysis.interval * 0.8)));
-    const ctx = { source: this.deps.source, nowMs, stepMs: spec.source.step, signal: AbortSignal.any([this.signal, timeout]) };
-    const render = (q: string): string => renderQuery(q, this.vars(undefined));
-    const outcomes = await Promise.all(
-      polled.map((g) =>
-        g.kind === 'slo'
-          ? evaluateSlo(ctx, g, burnRateWindows(g, spec.fault.duration, spec.source.step), render)
-          : evaluateThreshold(ctx, g, render(g.query)),
-      ),
-    );
-    for (const [i, outcome] of outcomes.entries()) {
-      const g = polled[i] as ThresholdGuardrail | SloGuardrail;
-      const reason = once
-        ? outcome.kind === 'breach'
-          ? outcome.reason
-          : undefined
-        : decide(this.countersOf(g.name), outcome, { for: g.for, onNoData: spec.onNoData, noDataLooks: this.noDataLooks() });
-      this.observe(g.name, nowMs, outcome.kind === 'no-data' ? null : outcome.value, outcome.kind === 'breach');
-      if (reason) {
-        const threshold: NonNullable<HaltInfo['threshold']> = {};
-        if (g.kind === 'threshold') {
-          if (g.max !== undefined) threshold.max = g.max;
-          if (g.min !== undefined) threshold.min = g.min;
-        } else threshold.burnRate = g.burnRate;
-        return this.haltInfo(g.name, outcome.kind === 'no-data' ? 'no-data' : g.kind, reason, outcome, threshold);
-      }
-      if (outcome.kind === 'no-data' && !once) {
-        await this.emit('guardrail.no_data', `guardrail "${g.name}": ${outcome.reason}`, { guardrail: g.name });
-      }
-    }
-    return undefined;
-  }
-
-  private countersOf(name: string): GuardrailCounters {
-    let c = this.counters.get(name);
-    if (!c) {
-      c = { breaches: 0, noData: 0 };
-      this.counters.set(name, c);
-    }
-    return c;
-  }
-
-  private noDataLooks(): number {
-    return noDataGraceLooks(this.spec.analysis.noDataGrace, this.spec.analysis.interval);
-  }
-
-  private observe(guardrail: string, at: number, value: number | null, breached: boolean): void {
-    this.run.guardrails.push({ guardrail, at, value, breached });
-  }
-
-  /** The evidence of a halt: what breached, the value, the threshold, and what the guardrail saw just before. */
-  private haltInfo(
-    guardrail: string,
-    kind: NonNullable<HaltInfo['kind']>,
-    reason: string,
-    outcome: GuardrailOutcome | undefined,
-    threshold: NonNullable<HaltInfo['threshold']>,
-  ): HaltInfo {
-    const info: HaltInfo = { guardrail, kind, reason, at: new Date(this.now()).toISOString(), threshold };
-    if (outcome && outcome.kind !== 'no-data') {
-      info.value = outcome.value;
-      info.observedAt = outcome.at;
-    }
-    info.recent = this.run.guardrails
-      .filter((o) => o.guardrail === guardrail)
-      .slice(-10)
-      .map((o) => ({ at: o.at, value: o.value }));
-    return info;
-  }
-
-  /** KPI comparison guardrails (kpi-guardrails.ts): feed the new paired steps, halt on the first rejection. */
-  private async evaluateCompares(added: boolean): Promise<HaltInfo | undefined> {
-    for (const look of this.kpi.feed(this.run.series)) {
-      if (look.looks > 0 || added) this.observe(look.guardrail, this.now(), look.estimate, look.halt !== undefined);
-      if (look.halt) {
-        const info = this.haltInfo(look.guardrail, 'compare', look.halt.reason, undefined, { alpha: look.halt.alpha });
-        if (look.halt.estimate !== null) info.value = look.halt.estimate;
-        return info;
-      }
-      // No new paired step for a while is missing data, like any other guardrail.
-      const counters = this.countersOf(look.guardrail);
-      if (look.looks === 0) {
-        // At least three ticks: one incremental fetch that timed out under load is not missing data.
-        const reason = decide(counters, { kind: 'no-data', reason: 'no new samples of the metric for both groups' }, {
-          for: 1,
-          onNoData: this.spec.onNoData,
-          noDataLooks: Math.max(3, this.noDataLooks()),
-        });
-        if (reason) return this.haltInfo(look.guardrail, 'no-data', reason, undefined, {});
-      } else {
-        counters.noData = 0;
-      }
-    }
-    return undefined;
-  }
 
   /**
    * Fetch the steady-state samples that arrived since the last tick and hand
@@ -492,50 +379,6 @@ class RunExecution {
     return fresh.length;
   }
 
-  private async closeWindow(by: 'deadline' | 'halt' | 'abort' | 'error'): Promise<void> {
-    const { run } = this;
-    if (!this.handle || !run.window || run.window.closedAt) return;
-    if (this.closeFailure) throw this.closeFailure;
-    const handle = this.handle;
-    // The close goes out first; recording it must not stand between a halt and
-    // the injector (the handle is already stored, so nothing is lost).
-    const closingAt = new Date(this.now()).toISOString();
-    const retries: RunEvent[] = [{ at: closingAt, type: 'window.closing', message: `closing fault window (${by})`, data: { by } }];
-    try {
-      // Deliberately not tied to the run's signal: an aborted run must still close.
-      await closeWithRetry(this.deps.injector, handle, {
-        onRetry: (err, attempt, delayMs) => {
-          retries.push({
-            at: new Date(this.now()).toISOString(),
-            type: 'window.close_retry',
-            message: `close failed (attempt ${attempt}): ${describeError(err)}; retrying in ${delayMs}ms`,
-          });
-        },
-      });
-    } catch (err) {
-      this.closeFailure = err instanceof Error ? err : new Error(String(err));
-      this.closeFailedDuring = by;
-      this.telemetry.closeFailed(run, by);
-      this.log.fatal({ err, handle }, 'fault window could not be closed');
-      await this.recordRetries(retries);
-      await this.emit('window.close_failed', `CRITICAL: could not close the fault window: ${describeError(err)}`, { critical: true });
-      throw this.closeFailure;
-    }
-    await this.recordRetries(retries);
-    run.window.closedAt = new Date(this.now()).toISOString();
-    run.window.closedBy = by;
-    this.telemetry.windowClosed(run, by);
-    await this.emit('window.closed', `fault window closed (${by})`, { by });
-  }
-
-  /** Retries are recorded after the close returns: the close loop itself must not wait on the store. */
-  private async recordRetries(retries: RunEvent[]): Promise<void> {
-    for (const event of retries) {
-      this.run.events.push(event);
-      await this.deps.onEvent?.(event, this.run);
-    }
-  }
-
   private async analyze(): Promise<void> {
     const { run, spec } = this;
     const window = run.window;
@@ -557,7 +400,7 @@ class RunExecution {
         if (kept) kept.samples = [...(samples[group] ?? [])];
         else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
       }
-      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? [], this.kpi.history.get(metric.name));
+      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? [], this.guardrails.kpi.history.get(metric.name));
       if (missing) verdict.note = verdict.note ? `${missing}; ${verdict.note}` : missing;
       run.metrics.push(verdict);
     }

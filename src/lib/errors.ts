@@ -90,6 +90,13 @@ export class AbortedError extends AppError {
   }
 }
 
+/**
+ * The run's lease is held by another replica now: stop driving it without
+ * closing its window or recording its end, both of which are the new owner's
+ * (it may be continuing the run, ADR 015).
+ */
+export class LeaseLostError extends AbortedError {}
+
 /** Short description of any thrown value, for events and logs. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

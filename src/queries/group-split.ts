@@ -1,7 +1,7 @@
 /**
  * One query for both groups: a steady-state query written for one group (`{group="$group"}`) is
  * rewritten to select both groups at once and keep them apart by their label, so a look costs one
- * query per metric instead of two (ADR 015).
+ * query per metric instead of two (ADR 017).
  *
  *   sum(rate(x{group="$group"}[15s]))  →  sum by (group) (rate(x{group=~"control|experiment"}[15s]))
  *

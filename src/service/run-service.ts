@@ -2,23 +2,26 @@
  * Runs inside the service: starts them (after the halt-all switch, the
  * concurrency cap and the per-target lock agree), drives each through the run
  * engine with every event and sample persisted, aborts them, halts them all,
- * and — on start — reconciles runs a previous process left active: closes
- * their fault windows from the persisted handles and marks them aborted.
+ * and takes over runs a previous process or a dead replica left active:
+ * continues them to a verdict where it can (takeover.ts, ADR 015), otherwise
+ * closes their fault windows from the persisted handles and marks them aborted.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { executeRun, newRunId } from '../engine/run-engine.ts';
+import { executeRun, newRunId, type ResumePoint } from '../engine/run-engine.ts';
 import { ACTIVE_STATES, type RunEvent, type RunRecord } from '../engine/types.ts';
-import { closeWithRetry } from '../injectors/close.ts';
-import { createInjector, injectorRegistry } from '../injectors/registry.ts';
-import type { InjectorHandle } from '../injectors/types.ts';
-import { AbortedError, AppError, describeError, ValidationError } from '../lib/errors.ts';
+import { createInjector } from '../injectors/registry.ts';
+import type { Injector } from '../injectors/types.ts';
+import { AbortedError, AppError, describeError, LeaseLostError, ValidationError } from '../lib/errors.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
+import { loadRunRecord } from './run-views.ts';
 import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
+import { StartSlots } from './start-slots.ts';
+import { closeLeftover, planTakeover, type TakeoverDeps } from './takeover.ts';
 
 export class HaltAllActiveError extends AppError {
   constructor() {
@@ -29,19 +32,14 @@ export class HaltAllActiveError extends AppError {
   }
 }
 
-export class TooManyRunsError extends AppError {
-  constructor(limit: number) {
-    super(`the service already runs ${limit} experiments, its limit (STEADYSTATE_MAX_CONCURRENT_RUNS)`, {
-      code: 'too_many_runs',
-      httpStatus: 429,
-      retryable: true,
-    });
-  }
-}
+/** The concurrency cap, checked atomically with the insert (the store's CapacityError). */
+export { CapacityError as TooManyRunsError } from '../store/errors.ts';
 
 interface ActiveRun {
   controller: AbortController;
   done: Promise<RunRecord>;
+  /** Another replica holds the lease now: nothing this process still does for the run is recorded. */
+  lost: boolean;
 }
 
 /**
@@ -65,11 +63,13 @@ export interface RunServiceOptions {
   instanceId?: string;
   /**
    * A run whose owner has not renewed its lease for this long is taken over by
-   * another replica (its window closed, the run aborted). Default 10 s.
+   * another replica (continued, or its window closed and the run aborted). Default 10 s.
    */
   leaseMs?: number;
   /** Metrics and spans for every run this service drives (src/observability). Default: none. */
   telemetry?: Telemetry;
+  /** Runs in their start-up (preflight up to the window's open) at once; the others wait `pending`. Default 8. */
+  startConcurrency?: number;
 }
 
 export class RunService {
@@ -81,6 +81,7 @@ export class RunService {
   private timers: NodeJS.Timeout[] = [];
   private readonly telemetry: Telemetry;
   private scanning = false;
+  private readonly startSlots: StartSlots;
 
   constructor(
     private readonly store: Store,
@@ -91,6 +92,7 @@ export class RunService {
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 10_000;
     this.telemetry = options.telemetry ?? NOOP_TELEMETRY;
+    this.startSlots = new StartSlots(options.startConcurrency ?? 8);
   }
 
   /**
@@ -118,8 +120,10 @@ export class RunService {
       try {
         if (!(await this.store.runs.heartbeat(id, this.instanceId))) {
           // Another replica decided we were dead and took the run: stop driving it at once.
+          // Its window and its end are the new owner's now (it may be continuing it): leave both alone.
           this.logger.error({ runId: id, instance: this.instanceId }, 'lease lost: another replica took this run over');
-          run.controller.abort(new AbortedError('lease lost to another replica'));
+          run.lost = true;
+          run.controller.abort(new LeaseLostError('lease lost to another replica'));
         }
       } catch (err) {
         this.logger.warn({ err, runId: id }, 'could not renew the lease');
@@ -157,6 +161,10 @@ export class RunService {
 
   /** Start the latest version of an experiment. Returns the run row (existing one for a repeated idempotency key). */
   async start(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
+    return this.startSlots.answer(() => this.startNow(name, opts));
+  }
+
+  private async startNow(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
     if (this.stopping) throw new AppError('the service is shutting down', { code: 'shutting_down', httpStatus: 503, retryable: true });
     const stored = await this.store.experiments.get(name);
     if (!stored) throw new AppError(`experiment "${name}" not found`, { code: 'not_found', httpStatus: 404 });
@@ -166,70 +174,85 @@ export class RunService {
       if (existing) return { run: existing, created: false };
     }
     if ((await this.store.settings.haltAll()).active) throw new HaltAllActiveError();
-    if ((await this.store.runs.countActive()) >= this.config.limits.maxConcurrentRuns) {
-      throw new TooManyRunsError(this.config.limits.maxConcurrentRuns);
-    }
     const experiment = stored.spec;
     const issues = policyIssues(experiment, this.config);
     if (issues.length > 0) {
       throw new ValidationError(issues, `experiment "${name}" is not allowed by this service's policy: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
     }
-    const id = newRunId();
+    // One transaction: the cap and the target lock are checked where the run is inserted,
+    // and the run is leased to this replica before anything else can see it.
     const { run, created } = await this.store.runs.create({
-      id,
+      id: newRunId(),
       experiment: name,
       version: stored.version,
       target: targetOf(experiment),
       actor: opts.actor,
+      owner: this.instanceId,
+      maxActive: this.config.limits.maxConcurrentRuns,
       ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
     });
-    if (created) {
-      // Lease it before the engine writes anything, so no other replica takes it over.
-      const claimed = await this.store.runs.claim(run.id, this.instanceId, this.leaseMs);
-      if (!claimed) throw new AppError(`run ${run.id} was claimed by another replica`, { code: 'lease_conflict', httpStatus: 409 });
-      this.launch(run.id, experiment, opts.actor);
-    }
+    // Answered now, `pending`: preflight and the window go on in the background.
+    if (created) this.launch(run.id, experiment, opts.actor);
     return { run, created };
   }
 
-  private launch(runId: string, experiment: Experiment, actor: string): void {
+  private injectorFor(experiment: Experiment, labels: { runId: string; experiment: string }): Injector {
+    const policy = securityPolicyOf(this.config);
+    return this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy }), labels);
+  }
+
+  private launch(runId: string, experiment: Experiment, actor: string, resume?: ResumePoint): void {
     const controller = new AbortController();
+    // `done` is set below, in this same tick, before anything can read the entry.
+    const entry = { controller, lost: false } as ActiveRun;
     const log = this.logger.child({ runId });
     const labels = { runId, experiment: experiment.metadata.name };
     const policy = securityPolicyOf(this.config);
     const source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source, { policy }), labels);
-    const done = executeRun(
-      experiment,
-      {
-        source,
-        injector: this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy }), labels),
-        telemetry: this.telemetry,
-        logger: log,
-        onEvent: async (event, run) => {
-          await this.store.runs.appendEvent(runId, event);
-          await this.store.runs.update(runId, snapshot(run));
-          this.notify(event, run, experiment);
-        },
-        onSamples: async (chunk) => {
-          await this.store.runs.appendSamples(runId, chunk);
-        },
-      },
-      { runId, actor, signal: controller.signal },
-    )
+    // A run taken over has an open window to watch now: it does not queue.
+    let release: () => void = () => undefined;
+    const done = (resume ? Promise.resolve(release) : this.startSlots.acquire(controller.signal))
+      .then((r) => {
+        release = r;
+        return executeRun(
+          experiment,
+          {
+            source,
+            injector: this.injectorFor(experiment, labels),
+            telemetry: this.telemetry,
+            logger: log,
+            onEvent: async (event, run) => {
+              if (event.type === 'window.opened') release();
+              if (entry.lost) return;
+              await this.store.runs.appendEvent(runId, event);
+              await this.store.runs.update(runId, snapshot(run));
+              this.notify(event, run, experiment);
+            },
+            onSamples: async (chunk) => {
+              if (entry.lost) return;
+              await this.store.runs.appendSamples(runId, chunk);
+            },
+          },
+          { runId, actor, signal: controller.signal, ...(resume ? { resume } : {}) },
+        );
+      })
       .catch(async (err: unknown) => {
         // executeRun records its own failures; this is the last line of defence.
         log.error({ err }, 'run engine failed');
+        if (entry.lost) throw err;
         await this.store.runs
           .update(runId, { state: 'errored', reason: `engine failure: ${describeError(err)}`, endedAt: new Date().toISOString() })
           .catch(() => undefined);
         throw err;
       })
       .finally(() => {
+        release();
         this.active.delete(runId);
         void source.close?.();
       });
     done.catch(() => undefined);
-    this.active.set(runId, { controller, done });
+    entry.done = done;
+    this.active.set(runId, entry);
   }
 
   /** Abort one run; the engine closes its window. Resolves when the run has ended (bounded by the caller). */
@@ -294,27 +317,44 @@ export class RunService {
   }
 
   /**
-   * Runs left active by a replica that is gone get their fault window closed
-   * (from the persisted handle, or one the adapter can derive from the run id
-   * when the crash came between open and recording it) and are marked aborted;
-   * their events and samples stay as they were. A run counts as left behind
+   * Runs left active by a replica that is gone. A run counts as left behind
    * when this replica can claim its lease: nobody holds it, or its holder has
    * been silent for `staleAfterMs`. With PGlite only one process can open the
    * store, so at start every active run is left behind (staleAfterMs 0).
+   * Each is continued to a verdict where its state and its fault's state are
+   * known (takeover.ts); otherwise its window is closed and it ends aborted,
+   * its events and samples kept as they were.
    */
-  async reconcile(opts: { staleAfterMs: number } = { staleAfterMs: 0 }): Promise<{ reconciled: string[]; failures: string[] }> {
+  async reconcile(opts: { staleAfterMs: number } = { staleAfterMs: 0 }): Promise<{ resumed: string[]; reconciled: string[]; failures: string[] }> {
+    const resumed: string[] = [];
     const reconciled: string[] = [];
     const failures: string[] = [];
+    const deps: TakeoverDeps = {
+      store: this.store,
+      injectorFor: (experiment, row) => this.injectorFor(experiment, { runId: row.id, experiment: row.experiment }),
+      refused: (experiment) => {
+        const issues = policyIssues(experiment, this.config);
+        return issues.length > 0 ? issues.map((i) => `${i.path}: ${i.message}`).join('; ') : undefined;
+      },
+    };
     for (const row of await this.store.runs.listActive()) {
-      if (this.active.has(row.id)) continue;
+      if (this.active.has(row.id) || this.stopping) continue;
       const previousOwner = row.owner;
       const claimed = await this.store.runs.claim(row.id, this.instanceId, opts.staleAfterMs);
       if (!claimed) continue;
       const log = this.logger.child({ runId: row.id });
+      const who = previousOwner && previousOwner !== this.instanceId ? `taken over by ${this.instanceId} from ${previousOwner}, whose lease expired` : `reconciled by ${this.instanceId}`;
       try {
-        const note = await this.closeLeftover(claimed);
-        const who = previousOwner && previousOwner !== this.instanceId ? `taken over by ${this.instanceId} from ${previousOwner}, whose lease expired` : `reconciled by ${this.instanceId}`;
-        const reason = `service restarted or replica lost while the run was ${row.state} (${who}); ${note}`;
+        const plan = await planTakeover(claimed, deps);
+        if (plan.kind === 'resume') {
+          const record = await loadRunRecord(this.store, claimed, { series: false });
+          this.launch(row.id, plan.experiment, this.instanceId, { run: record, previousOwner, injectorStatus: plan.injectorStatus });
+          log.warn({ previousOwner, state: row.state }, 'continuing a run left by another process');
+          resumed.push(row.id);
+          continue;
+        }
+        const note = await closeLeftover(claimed, deps);
+        const reason = `service restarted or replica lost while the run was ${row.state} (${who}); not continued: ${plan.why}; ${note}`;
         await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'run.reconciled', message: reason, data: { previousOwner, owner: this.instanceId } });
         await this.store.runs.update(row.id, { state: 'aborted', reason, endedAt: new Date().toISOString() });
         await this.store.runs.appendEvent(row.id, { at: new Date().toISOString(), type: 'state.aborted', message: reason });
@@ -332,31 +372,7 @@ export class RunService {
           .catch(() => undefined);
       }
     }
-    return { reconciled, failures };
-  }
-
-  private async closeLeftover(row: StoredRun): Promise<string> {
-    const window = row.window;
-    const version = await this.store.experiments.getVersion(row.experiment, row.version);
-    const experiment = version?.spec;
-    if (window?.closedAt) return 'its fault window had already been closed';
-    let handle: InjectorHandle | undefined = window?.handle;
-    const events = await this.store.runs.events(row.id);
-    const openingRecorded = events.some((e) => e.type === 'window.opening');
-    if (!handle && openingRecorded && experiment) {
-      const factory = injectorRegistry.get(experiment.spec.fault.injector);
-      handle = factory?.handleFor?.(experiment.spec.fault.params, row.id);
-      if (!handle) return 'an open was in flight and left no handle; the injector-side deadline ends that fault';
-    }
-    if (!handle) return 'no fault window had been opened';
-    if (!experiment) throw new Error(`spec version ${row.version} of "${row.experiment}" is missing; cannot build the injector`);
-    const injector = this.telemetry.instrumentInjector(createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy: securityPolicyOf(this.config) }), {
-      runId: row.id,
-      experiment: row.experiment,
-    });
-    await closeWithRetry(injector, handle);
-    await this.store.runs.update(row.id, { window: { ...(window ?? { openedAt: row.startedAt, deadline: row.startedAt }), handle, closedAt: new Date().toISOString(), closedBy: 'error' } });
-    return 'its fault window was closed by the reconciler';
+    return { resumed, reconciled, failures };
   }
 }
 

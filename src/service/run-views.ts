@@ -6,8 +6,8 @@
 import type { RunRecord } from '../engine/types.ts';
 import type { Store, StoredRun } from '../store/types.ts';
 
-export async function loadRunRecord(store: Store, row: StoredRun): Promise<RunRecord> {
-  const [events, series] = await Promise.all([store.runs.events(row.id), store.runs.series(row.id)]);
+export async function loadRunRecord(store: Store, row: StoredRun, opts: { series?: boolean } = {}): Promise<RunRecord> {
+  const [events, series] = await Promise.all([store.runs.events(row.id), opts.series === false ? [] : store.runs.series(row.id)]);
   const record: RunRecord = {
     id: row.id,
     experiment: row.experiment,

@@ -41,6 +41,17 @@ export class LockedError extends AppError {
 }
 
 /** Another process (possibly in another container or on another host) has the embedded database's data directory. */
+/** The service's cap on active runs is reached (checked in the same transaction as the insert). */
+export class CapacityError extends AppError {
+  constructor(readonly limit: number) {
+    super(`the service already runs ${limit} experiments, its limit (STEADYSTATE_MAX_CONCURRENT_RUNS)`, {
+      code: 'too_many_runs',
+      httpStatus: 429,
+      retryable: true,
+    });
+  }
+}
+
 export class DataDirInUseError extends AppError {
   /** Who holds it, as the lock file describes them. */
   readonly holder: string;

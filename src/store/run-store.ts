@@ -13,7 +13,7 @@ import { ValidationError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import type { Sample } from '../metric-sources/types.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
-import { ConflictError, LockedError, NotFoundError } from './errors.ts';
+import { CapacityError, ConflictError, LockedError, NotFoundError } from './errors.ts';
 import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
 import { databaseError, isUniqueViolation, SQLSTATE, type Sql } from './sql.ts';
 import {
@@ -32,6 +32,8 @@ const VERDICTS: ReadonlySet<string> = new Set<string>(['pass', 'fail', 'inconclu
 const DEFAULT_LIST_LIMIT = 50;
 const MAX_LIST_LIMIT = 500;
 const DEFAULT_STALE_AFTER_MS = 30_000;
+/** pg_advisory_xact_lock key serialising capped creates ("ssrunCAP" in ASCII, any fixed bigint would do). */
+const CAP_LOCK_KEY = 0x7373_7275_6e43_4150n.toString();
 /** Bounded retries when the holder of a target finished between our insert and our look-up. */
 const CREATE_ATTEMPTS = 3;
 
@@ -166,10 +168,17 @@ export function createRunRepository(sql: Sql): RunRepository {
         [input.experiment, input.version],
       );
       if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
+      if (input.maxActive !== undefined) {
+        // One creator at a time counts and inserts (until commit): a count then an insert
+        // outside it let 100 concurrent starts all see room under the cap.
+        await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
+        const [active] = await tx.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
+        if (active!.n >= input.maxActive) throw new CapacityError(input.maxActive);
+      }
       const [row] = await tx.query<RunRow>(
-        `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${RUN_COLUMNS}`,
-        [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null],
+        `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END) RETURNING ${RUN_COLUMNS}`,
+        [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
       );
       return { run: toRun(row!), created: true };
     });
@@ -181,6 +190,10 @@ export function createRunRepository(sql: Sql): RunRepository {
       requireText(input.target, 'target', 512);
       requireText(input.actor, 'actor', 256);
       if (input.idempotencyKey !== undefined) requireText(input.idempotencyKey, 'idempotencyKey', 255);
+      if (input.owner !== undefined) requireText(input.owner, 'owner', 256);
+      if (input.maxActive !== undefined && (!Number.isSafeInteger(input.maxActive) || input.maxActive < 0)) {
+        throw new ValidationError([{ path: 'maxActive', message: 'must be a non-negative integer' }]);
+      }
       if (!Number.isSafeInteger(input.version) || input.version < 1) {
         throw new ValidationError([{ path: 'version', message: 'must be a positive integer' }]);
       }

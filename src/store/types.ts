@@ -85,6 +85,13 @@ export interface NewRun {
   actor: string;
   /** Unique per experiment: a repeat returns the run it created. */
   idempotencyKey?: string;
+  /** Lease the new run to this replica at once (no separate claim round trip). */
+  owner?: string;
+  /**
+   * Refuse (CapacityError) when this many runs are already active. Checked and
+   * inserted under one lock, so concurrent creates cannot overshoot it.
+   */
+  maxActive?: number;
 }
 
 export interface StoredRun {

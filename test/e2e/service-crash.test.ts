@@ -2,9 +2,13 @@
  * Crash safety of `steadystate serve`, for real: the service (PGlite in a temp
  * data dir) drives a run through the http-proxy injector against a real
  * Prometheus, and then
- *   - is killed with SIGKILL mid-window: the proxy ends the fault by its own
- *     deadline; after a restart the run is `aborted` within 5 s, its samples
- *     are intact and the injector's close was called;
+ *   - is killed with SIGKILL mid-window and restarted at once: the restarted
+ *     service takes the run over and continues it to a verdict (ADR 015),
+ *     closing the window itself at the original deadline;
+ *   - is killed with SIGKILL mid-window and stays down past the deadline: the
+ *     proxy ends the fault by itself; after a restart the run is `aborted`
+ *     (nobody watched the end of its window), its samples are intact and the
+ *     injector's close was called;
  *   - gets SIGTERM mid-window: the window is closed before the process exits.
  * A recording forwarder in front of the proxy's admin API shows which calls
  * the service made.
@@ -113,7 +117,8 @@ describe('steadystate serve: crash safety with a real proxy and Prometheus', { s
     });
     proc.stdout?.on('data', (d: Buffer) => (serviceLog += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (serviceLog += d.toString()));
-    await waitFor('the service to answer /healthz', async () => ((await fetch(`${base()}/healthz`)).ok ? true : undefined), 30_000);
+    // Generous: tsx and PGlite start slowly on a loaded 2-core machine.
+    await waitFor('the service to answer /healthz', async () => ((await fetch(`${base()}/healthz`)).ok ? true : undefined), 90_000);
     return proc;
   }
 
@@ -123,8 +128,8 @@ describe('steadystate serve: crash safety with a real proxy and Prometheus', { s
   const windowState = async (runId: string): Promise<{ state: string; closedReason?: string }> =>
     (await fetch(`${proxy.adminUrl}/windows/${encodeURIComponent(runId)}`)).json() as Promise<{ state: string; closedReason?: string }>;
 
-  async function startRunAndWaitForWindow(): Promise<{ id: string; samplesBefore: number }> {
-    const started = await api('POST', '/api/v1/experiments/crash/runs');
+  async function startRunAndWaitForWindow(experiment = 'crash'): Promise<{ id: string; samplesBefore: number }> {
+    const started = await api('POST', `/api/v1/experiments/${experiment}/runs`);
     assert.equal(started.status, 201, JSON.stringify(started.json));
     const id = started.json.run.id as string;
     // Wait until the window is open and a few samples have been persisted.
@@ -163,7 +168,7 @@ describe('steadystate serve: crash safety with a real proxy and Prometheus', { s
       users: 500,
       stickyHeader: 'x-user-id',
       signal: load.signal,
-      durationMs: 5 * 60_000,
+      durationMs: 10 * 60_000,
     });
     await prom.waitForTargetsUp(20_000);
     await prom.waitForSeries('count_over_time(shop_checkouts_total{group="experiment"}[10s]) >= 8', 30_000);
@@ -186,6 +191,10 @@ spec:
 `;
     const created = await api('POST', '/api/v1/experiments', spec);
     assert.equal(created.status, 201, JSON.stringify(created.json));
+    // Long enough for a restart on a loaded machine to come back well before the deadline.
+    const longer = spec.replace('name: crash,', 'name: crash-continue,').replace('duration: 15s', 'duration: 45s');
+    const created2 = await api('POST', '/api/v1/experiments', longer);
+    assert.equal(created2.status, 201, JSON.stringify(created2.json));
   });
 
   after(async () => {
@@ -199,7 +208,40 @@ spec:
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  test('kill -9 mid-window: the proxy ends the fault by its deadline; a restart aborts the run within 5 s, samples intact, close called', async (t) => {
+  test('kill -9 mid-window, restart at once: the run is taken over and continued to a verdict, the window closed by the service at its original deadline', async (t) => {
+    const { id } = await startRunAndWaitForWindow('crash-continue');
+    const killedAt = Date.now();
+    child?.kill('SIGKILL');
+    await exited(child!);
+    const callsBefore = forwarder.calls.length;
+    serviceLog = '';
+    child = await startServe();
+    t.diagnostic(`service answering again ${Date.now() - killedAt} ms after the kill`);
+    const ended = await waitFor(
+      'the continued run to end',
+      async () => {
+        const { json } = await api('GET', `/api/v1/runs/${id}`);
+        return ['passed', 'failed', 'inconclusive', 'halted', 'halt_failed', 'aborted', 'errored'].includes(json.run.state) ? json.run : undefined;
+      },
+      90_000,
+      500,
+    );
+    const events = (await api('GET', `/api/v1/runs/${id}/events`)).json.events as { type: string; message: string }[];
+    const timeline = events.map((e) => `${e.type}: ${e.message}`).join('\n');
+    assert.ok(['passed', 'failed', 'inconclusive', 'halted'].includes(ended.state), `${ended.state}: ${ended.reason}\n${timeline}\n${serviceLog.slice(-2000)}`);
+    assert.equal(events.filter((e) => e.type === 'run.taken_over').length, 1, timeline);
+    assert.equal(ended.window.closedBy, 'deadline');
+    const w = await windowState(id);
+    assert.equal(w.state, 'closed');
+    // The proxy holds the same deadline: its own close and ours race at that instant; either is right.
+    assert.ok(w.closedReason === 'closed' || w.closedReason === 'deadline', w.closedReason);
+    const closes = forwarder.calls.slice(callsBefore).filter((c) => c.method === 'DELETE' && c.path === `/windows/${encodeURIComponent(id)}`);
+    assert.equal(closes.length, 1, JSON.stringify(forwarder.calls.slice(callsBefore)));
+    assert.ok(ended.metrics.length > 0, 'judged');
+    t.diagnostic(`continued run ended ${ended.state}: ${ended.reason}`);
+  });
+
+  test('kill -9 mid-window: the proxy ends the fault by its deadline; a restart aborts the run (nobody watched the end of its window), samples intact, close called', async (t) => {
     const { id, samplesBefore } = await startRunAndWaitForWindow();
     const killedAt = Date.now();
     child?.kill('SIGKILL');
@@ -228,7 +270,7 @@ spec:
         const { json } = await api('GET', `/api/v1/runs/${id}`);
         return json.run.state === 'aborted' ? json.run : undefined;
       },
-      5_000,
+      30_000,
       100,
     ).catch((err: Error) => {
       throw new Error(`${err.message}\nservice log:\n${serviceLog.slice(-3000)}`);
@@ -236,8 +278,9 @@ spec:
     // When the reconciler recorded the abort, measured from the moment the new process was spawned.
     const took = Date.parse(aborted.endedAt as string) - restartAt;
     t.diagnostic(`run aborted ${took} ms after the restart began (answering again after ${Date.now() - restartAt} ms)`);
-    assert.ok(took <= 5_000);
-    assert.match(aborted.reason, /while the run was injecting/);
+    // Reconciled before the service listens: within its start-up, with room for a loaded CI machine.
+    assert.ok(took <= 20_000, `aborted ${took} ms after the restart began`);
+    assert.match(aborted.reason, /while the run was injecting.*not continued: its deadline .* passed while nobody watched it/);
     const samplesAfter = (aborted.series as { samples: unknown[] }[]).reduce((a, s) => a + s.samples.length, 0);
     assert.ok(samplesAfter >= samplesBefore, `samples before ${samplesBefore}, after ${samplesAfter}`);
     const closes = forwarder.calls.slice(callsBefore).filter((c) => c.method === 'DELETE' && c.path === `/windows/${encodeURIComponent(id)}`);

@@ -18,7 +18,7 @@ import { executeRun } from '../../src/engine/run-engine.ts';
 import { createMetricSource } from '../../src/metric-sources/registry.ts';
 import { validateExperiment } from '../../src/spec/load.ts';
 import type { Experiment } from '../../src/spec/schema.ts';
-import { matrix, startFakePrometheus } from '../metric-sources/fake-prometheus.ts';
+import { matrix, seriesFor, startFakePrometheus } from '../metric-sources/fake-prometheus.ts';
 import { FakeInjector } from '../helpers/fakes.ts';
 import { startMetricsTarget, startPrometheus, type MetricsTarget, type RunningPrometheus } from '../helpers/prometheus.ts';
 import { checkBinary } from '../helpers/skip.ts';
@@ -109,9 +109,7 @@ describe('fail safe against a real Prometheus', { skip: prometheus.skip, timeout
       const values: [number, string][] = [];
       const query = req.form.get('query') ?? '';
       for (let t = start!; t <= end! + 1e-9 && values.length < 1_000; t += step!) values.push([Number(t.toFixed(3)), query.startsWith('guard') ? '1' : '100']);
-      // The engine asks for both groups at once (`sum by (group)`): one series per group, as Prometheus answers.
-      if (query.includes('group=~')) return { json: matrix(['control', 'experiment'].map((group) => ({ metric: { group }, values }))) };
-      return { json: matrix([{ metric: {}, values }]) };
+      return { json: matrix(seriesFor(query, values)) };
     });
     try {
       const r = await haltAfter(experiment(fake.url, 'guard_value'), () => {

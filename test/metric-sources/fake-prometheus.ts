@@ -40,6 +40,17 @@ export function matrix(
   return { status: 'success', data: { resultType: 'matrix', result: series }, ...(warnings ? { warnings } : {}) };
 }
 
+/**
+ * The series Prometheus would answer for a query that is the same for every group: one unlabelled
+ * series, or — when the engine asks for both groups at once (`{group=~"control|experiment"}`,
+ * src/queries/group-split.ts) — one series per group value, labelled with it.
+ */
+export function seriesFor(query: string, values: [number, string][]): { metric: Record<string, string>; values: [number, string][] }[] {
+  const both = /group=~"([^"]+)"/.exec(query);
+  if (!both) return [{ metric: {}, values }];
+  return both[1]!.split('|').map((group) => ({ metric: { group }, values }));
+}
+
 /** Error envelope as Prometheus sends it. */
 export function errorEnvelope(errorType: string, error: string): unknown {
   return { status: 'error', errorType, error };

@@ -27,7 +27,7 @@ import { createLogger } from '../../src/lib/logger.ts';
 import { RunService } from '../../src/service/run-service.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import type { Store } from '../../src/store/types.ts';
-import { matrix, startFakePrometheus, type FakePrometheus } from '../metric-sources/fake-prometheus.ts';
+import { matrix, seriesFor, startFakePrometheus, type FakePrometheus } from '../metric-sources/fake-prometheus.ts';
 
 const SECRETS = {
   literalHeader: 'LIT-SECRET-HEADER-v8q2',
@@ -74,7 +74,7 @@ describe('secrets planted in specs reach no viewer and no log', () => {
       const step = Number(req.form.get('step')) || 1;
       const values: [number, string][] = [];
       for (let t = Math.ceil(start); t <= end && values.length < 1_000; t += step) values.push([t, '1']);
-      return { json: matrix([{ metric: {}, values }]) };
+      return { json: matrix(seriesFor(req.form.get('query') ?? '', values)) };
     });
     // An "internal" endpoint: answers 500 with data and an echo of what it was sent.
     internal = await startFakePrometheus((req) => ({

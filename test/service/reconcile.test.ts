@@ -45,7 +45,7 @@ test('a window the reconciler cannot close keeps its run active and raises a cri
 
     // Nothing listens on the backend port: every close attempt is refused.
     const first = await runs.reconcile({ staleAfterMs: 0 });
-    assert.deepEqual(first, { reconciled: [], failures: ['run-left-open'] });
+    assert.deepEqual(first, { resumed: [], reconciled: [], failures: ["run-left-open"] });
     const stillActive = await store.runs.get('run-left-open');
     assert.equal(stillActive?.state, 'injecting', 'never marked ended while its fault may be running');
     const critical = (await store.runs.events('run-left-open')).find((e) => e.type === 'window.close_failed');
@@ -67,7 +67,7 @@ test('a window the reconciler cannot close keeps its run active and raises a cri
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
     try {
       const second = await runs.reconcile({ staleAfterMs: 0 });
-      assert.deepEqual(second, { reconciled: ['run-left-open'], failures: [] });
+      assert.deepEqual(second, { resumed: [], reconciled: ["run-left-open"], failures: [] });
       assert.deepEqual(closes, ['DELETE /close']);
       const ended = await store.runs.get('run-left-open');
       assert.equal(ended?.state, 'aborted');
