@@ -34,7 +34,7 @@ import {
   type GuardrailOutcome,
 } from './guardrails.ts';
 import { judgeCollected, KpiGuardrails } from './kpi-guardrails.ts';
-import type { CollectedSeries, Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import type { CollectedSeries, Group, GuardrailObservation, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 
 /**
  * Where a run's progress goes. Both hooks are awaited: the engine does not go
@@ -45,6 +45,13 @@ export interface RunObserver {
   onEvent?(event: RunEvent, run: Readonly<RunRecord>): Promise<void> | void;
   /** New samples of one metric and group (appended, never rewritten). */
   onSamples?(chunk: CollectedSeries, run: Readonly<RunRecord>): Promise<void> | void;
+  /**
+   * Guardrail evaluations made since the last call: after each monitor tick
+   * and before each event, never between a breach and the window's close.
+   * Best effort, unlike the others: a failure is logged and the run goes on
+   * (a report short of a few points beats a run ended over them).
+   */
+  onGuardrailEvaluations?(observations: GuardrailObservation[], run: Readonly<RunRecord>): Promise<void> | void;
 }
 
 export interface RunDeps extends RunObserver {
@@ -94,6 +101,8 @@ class RunExecution {
   private readonly counters = new Map<string, GuardrailCounters>();
   /** The KPI-comparison guardrails' sequential tests (kpi-guardrails.ts). */
   private readonly kpi: KpiGuardrails;
+  /** Evaluations not yet handed to the observer. */
+  private unsaved: GuardrailObservation[] = [];
 
   constructor(
     private readonly experiment: Experiment,
@@ -208,6 +217,8 @@ class RunExecution {
   private async emit(type: string, message: string, data?: JsonObject): Promise<void> {
     const event: RunEvent = { at: new Date(this.now()).toISOString(), type, message };
     if (data) event.data = data;
+    // Evaluations first: a reader who sees the event (a halt, the end) sees what led to it.
+    await this.saveEvaluations();
     this.run.events.push(event);
     this.log.info({ event: type, ...data }, message);
     await this.deps.onEvent?.(event, this.run);
@@ -318,6 +329,7 @@ class RunExecution {
         const compareBreach = await this.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
+      await this.saveEvaluations();
       due = next + interval;
       next = Math.max(due, this.now());
       const wait = Math.min(next, untilMs) - this.now();
@@ -379,7 +391,20 @@ class RunExecution {
   }
 
   private observe(guardrail: string, at: number, value: number | null, breached: boolean): void {
-    this.run.guardrails.push({ guardrail, at, value, breached });
+    const observation = { guardrail, at, value, breached };
+    this.run.guardrails.push(observation);
+    this.unsaved.push(observation);
+  }
+
+  private async saveEvaluations(): Promise<void> {
+    if (this.unsaved.length === 0 || !this.deps.onGuardrailEvaluations) return;
+    const batch = this.unsaved;
+    this.unsaved = [];
+    try {
+      await this.deps.onGuardrailEvaluations(batch, this.run);
+    } catch (err) {
+      this.log.warn({ err, evaluations: batch.length }, 'could not record guardrail evaluations');
+    }
   }
 
   /** The evidence of a halt: what breached, the value, the threshold, and what the guardrail saw just before. */

@@ -213,6 +213,9 @@ export class RunService {
         onSamples: async (chunk) => {
           await this.store.runs.appendSamples(runId, chunk);
         },
+        onGuardrailEvaluations: async (observations) => {
+          await this.store.runs.appendGuardrailEvaluations(runId, observations);
+        },
       },
       { runId, actor, signal: controller.signal },
     )
@@ -364,6 +367,7 @@ export class RunService {
 function snapshot(run: Readonly<RunRecord>) {
   return {
     state: run.state,
+    startedAt: run.startedAt,
     verdict: run.verdict,
     reason: run.reason,
     endedAt: run.endedAt,

@@ -7,7 +7,7 @@ import type { RunRecord } from '../engine/types.ts';
 import type { Store, StoredRun } from '../store/types.ts';
 
 export async function loadRunRecord(store: Store, row: StoredRun): Promise<RunRecord> {
-  const [events, series] = await Promise.all([store.runs.events(row.id), store.runs.series(row.id)]);
+  const [events, series, guardrails] = await Promise.all([store.runs.events(row.id), store.runs.series(row.id), store.runs.guardrailEvaluations(row.id)]);
   const record: RunRecord = {
     id: row.id,
     experiment: row.experiment,
@@ -18,7 +18,7 @@ export async function loadRunRecord(store: Store, row: StoredRun): Promise<RunRe
     endedAt: row.endedAt,
     metrics: row.metrics,
     series,
-    guardrails: [],
+    guardrails,
     events: events.map(({ seq: _seq, ...e }) => e),
   };
   if (row.window) record.window = row.window;

@@ -12,6 +12,7 @@ import type { JsonObject } from '../lib/json.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 import type { SessionRepository } from '../http/session-store.ts';
+import type { GuardrailEvaluationRepository } from './guardrail-evaluations.ts';
 import type { TriggerRepository } from '../triggers/trigger-store.ts';
 import type { SqlKind } from './sql.ts';
 
@@ -122,6 +123,8 @@ export interface RunPatch {
   state?: RunState;
   verdict?: Verdict | null;
   reason?: string;
+  /** When the engine started driving the run (set once, with its first event). */
+  startedAt?: string;
   endedAt?: string | null;
   window?: FaultWindow | null;
   halt?: HaltInfo | null;
@@ -150,7 +153,7 @@ export interface NewRunEvent {
   data?: JsonObject;
 }
 
-export interface RunRepository {
+export interface RunRepository extends GuardrailEvaluationRepository {
   /**
    * A new run in state `pending`: `{ run, created: true }`. With an
    * idempotency key already used for this experiment: `{ run: thatRun, created:

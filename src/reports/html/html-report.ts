@@ -405,7 +405,7 @@ function guardrailsSection(run: RunRecord, spec: SpecView, time: TimeFrame): str
     ...figures,
   );
   if (figures.length === 0) {
-    out.push('<p class="note">No guardrail evaluations are recorded for this run, so none is charted; a halt is marked on the charts above.</p>');
+    out.push(`<p class="note">No guardrail evaluations are recorded for this run, so none is charted${run.halt ? '; the halt is marked on the charts above' : ''}.</p>`);
   }
   out.push('</section>');
   return out.join('\n');
@@ -498,7 +498,8 @@ function specSection(spec: unknown, experiment: string, version: number | undefi
 /**
  * Keys in the order people write a spec (a jsonb column returns them sorted
  * by length and name): known keys first, in the brief's order, then the rest
- * as they come.
+ * by name — so a spec read back from the store prints as the file did, and
+ * the service's report of a run is the CLI's.
  */
 const SPEC_KEY_ORDER = [
   'apiVersion', 'name', 'kind', 'metadata', 'spec', 'service', 'environment', 'labels',
@@ -514,7 +515,7 @@ function inSpecOrder(value: unknown): unknown {
     const i = SPEC_KEY_ORDER.indexOf(k);
     return i === -1 ? SPEC_KEY_ORDER.length : i;
   };
-  const keys = Object.keys(o).sort((a, b) => rank(a) - rank(b));
+  const keys = Object.keys(o).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
   return Object.fromEntries(keys.map((k) => [k, inSpecOrder(o[k])]));
 }
 
