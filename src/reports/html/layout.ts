@@ -15,18 +15,29 @@ import { escapeHtml } from '../escape.ts';
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 export const PAGE_CSP_HEADER = `${PAGE_CSP}; frame-ancestors 'none'`;
 
-export function htmlPage(title: string, body: string): string {
+/**
+ * The service's own pages (the run index, a live run) load one script, and only
+ * from this origin (`/assets/live-run.js`), which talks only to this origin.
+ * Still no inline script, no eval, nothing from elsewhere.
+ */
+export const LIVE_PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+export const LIVE_PAGE_CSP_HEADER = `${LIVE_PAGE_CSP}; frame-ancestors 'none'`;
+/** The one script the live pages load (src/http/live-script.ts). */
+export const LIVE_SCRIPT_PATH = '/assets/live-run.js';
+
+export function htmlPage(title: string, body: string, opts: { live?: boolean } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${PAGE_CSP}">
+<meta http-equiv="Content-Security-Policy" content="${opts.live ? LIVE_PAGE_CSP : PAGE_CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
 <style>${CSS}</style>
-</head>
+${opts.live ? `<script src="${LIVE_SCRIPT_PATH}" defer></script>
+` : ''}</head>
 <body>
 ${body}
 </body>
