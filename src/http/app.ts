@@ -23,6 +23,7 @@ import type { Store } from '../store/types.ts';
 import { registerAuth } from './auth.ts';
 import { BodyShapeError, checkParsedValue, jsonTextTooDeep, tooDeep } from './body-guards.ts';
 import { registerExperimentRoutes } from './experiment-routes.ts';
+import { registerLiveRoutes } from './live-routes.ts';
 import { registerLoginRoutes } from './login-routes.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
@@ -162,6 +163,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   registerExperimentRoutes(app, deps);
   registerRunRoutes(app, deps);
   registerPageRoutes(app, deps);
+  registerLiveRoutes(app, deps);
   registerLoginRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerHookRoutes(app, { triggers: deps.store.triggers, ...deps });

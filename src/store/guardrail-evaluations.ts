@@ -33,7 +33,8 @@ export interface GuardrailEvaluationRepository {
 }
 
 function check(observations: readonly GuardrailObservation[]): void {
-  if (!Array.isArray(observations)) throw new ValidationError([{ path: 'observations', message: 'must be an array' }]);
+  const given: unknown = observations;
+  if (!Array.isArray(given)) throw new ValidationError([{ path: 'observations', message: 'must be an array' }]);
   if (observations.length > MAX_EVALUATIONS_PER_APPEND) {
     throw new ValidationError([{ path: 'observations', message: `at most ${MAX_EVALUATIONS_PER_APPEND} per append, got ${observations.length}` }]);
   }

@@ -235,12 +235,14 @@ export interface HaltAllState {
   active: boolean;
   since?: string;
   actor?: string;
+  /** Why it was set (or cleared), as the actor said; absent when none was given. */
+  reason?: string;
 }
 
 export interface SettingsRepository {
   haltAll(): Promise<HaltAllState>;
-  /** Idempotent: setting it again keeps the original `since` and `actor`. */
-  setHaltAll(actor: string): Promise<HaltAllState>;
+  /** Idempotent: setting it again keeps the original `since`, `actor` and `reason`. */
+  setHaltAll(actor: string, reason?: string): Promise<HaltAllState>;
   /** Idempotent likewise. */
   clearHaltAll(actor: string): Promise<HaltAllState>;
 }

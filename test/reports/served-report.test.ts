@@ -44,7 +44,7 @@ describe('the served report of a run is the CLI report of that run', () => {
     h.runs.addListener({
       name: 'capture',
       onEvent: (event, run) => {
-        if (event.type.startsWith('state.') && TERMINAL.has(run.state)) engineRecord = structuredClone(run) as RunRecord;
+        if (event.type.startsWith('state.') && TERMINAL.has(run.state)) engineRecord = structuredClone(run);
       },
     });
     const admin = { authorization: `Bearer ${h.tokens.admin}` };
@@ -52,7 +52,7 @@ describe('the served report of a run is the CLI report of that run', () => {
     assert.equal(created.statusCode, 201, created.body);
     const started = await h.app.inject({ method: 'POST', url: '/api/v1/experiments/three-guardrails/runs', headers: admin });
     assert.equal(started.statusCode, 201, started.body);
-    runId = (started.json() as { run: { id: string } }).run.id;
+    runId = started.json<{ run: { id: string } }>().run.id;
     await h.runs.settled(runId);
   });
 

@@ -706,6 +706,16 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
         assert.deepEqual(await store.settings.clearHaltAll('dave'), cleared);
         assert.equal((await store.settings.setHaltAll('erin')).actor, 'erin');
       });
+
+      it('keeps the reason it was set with (the first setter\'s), and a clear drops it', async () => {
+        const set = await store.settings.setHaltAll('alice', 'checkout is on fire <b>now</b>');
+        assert.equal(set.reason, 'checkout is on fire <b>now</b>');
+        assert.deepEqual(await store.settings.setHaltAll('bob', 'another reason'), set);
+        assert.deepEqual(await store.settings.haltAll(), set);
+        assert.equal((await store.settings.clearHaltAll('carol')).reason, undefined);
+        assert.equal((await store.settings.setHaltAll('dave')).reason, undefined, 'no reason given, none shown');
+        await assert.rejects(store.settings.setHaltAll('erin', 'x'.repeat(1001)), expectError(ValidationError));
+      });
     });
 
     it('ping answers while the database is reachable', async () => {

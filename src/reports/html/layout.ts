@@ -141,4 +141,13 @@ details > summary { cursor: pointer; font-weight: 600; margin-bottom: 8px; }
 .swatch-control { background: var(--control); } .swatch-experiment { background: var(--experiment); }
 footer { margin-top: 40px; color: var(--muted); font-size: 13px; }
 .links a { margin-right: 10px; white-space: nowrap; }
+.topbar { max-width: 1120px; margin: 0 auto; padding: 12px 24px 0; display: flex; gap: 16px; align-items: center; justify-content: space-between; }
+.live-bar { max-width: 1120px; margin: 0 auto; padding: 8px 24px; display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; }
+.live-controls { max-width: 1120px; margin: 0 auto; padding: 0 24px; display: flex; gap: 24px; flex-wrap: wrap; }
+.live-controls form { display: flex; gap: 8px; align-items: center; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
+.live-controls input { font: inherit; padding: 4px 6px; min-width: 16em; }
+[hidden] { display: none !important; }
+button { font: inherit; padding: 4px 12px; cursor: pointer; }
+button.danger { color: #ffffff; background: var(--stop); border: 1px solid var(--stop); border-radius: 4px; }
+.live-message { max-width: 1120px; margin: 4px auto 0; padding: 0 24px; } .live-message.bad { color: var(--bad); }
 `;
