@@ -10,7 +10,8 @@ export const reasonBody = z
   .strictObject({
     reason: z.string().trim().min(1, 'say why, in a few words').max(500).describe('Why, in a few words; recorded on the runs this ends'),
   })
-  .optional()
+  // No body at all (CLIs and scripts) arrives as null.
+  .nullish()
   .describe('Optional: { "reason": "…" }');
 
 /** Every 4xx/5xx answer: a code, a sentence that says what to do, and for bad input the fields at fault. */

@@ -50,6 +50,8 @@ describe('HTTP API', () => {
 
     const again = await h.app.inject({ method: 'POST', url: '/api/v1/experiments', headers: as('admin', yaml), payload: text });
     assert.equal(again.statusCode, 409);
+    // The answer says what to do instead.
+    assert.match(again.json().message, /already exists; to change it, use PUT \/api\/v1\/experiments\/checkout-latency or `steadystate apply`/);
 
     const v2 = await h.app.inject({ method: 'PUT', url: '/api/v1/experiments/checkout-latency', headers: as('admin', yaml), payload: text.replace('duration: 1m', 'duration: 2m') });
     assert.equal(v2.statusCode, 200, v2.body);
@@ -152,12 +154,23 @@ describe('HTTP API', () => {
   it('halt-all aborts active runs, blocks new starts until an admin clears it', async () => {
     const started = await h.app.inject({ method: 'POST', url: '/api/v1/experiments/checkout-latency/runs', headers: as('operator') });
     assert.equal(started.statusCode, 201, started.body);
-    const halt = await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: as('operator') });
+    const json = { 'content-type': 'application/json' };
+    const empty = await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: as('operator', json), payload: { reason: '  ' } });
+    assert.equal(empty.statusCode, 400, 'a blank reason is refused, naming the field');
+    assert.equal(empty.json().errors[0].path, 'body.reason');
+    const reason = 'payments <script>alert(1)</script> are failing';
+    const halt = await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: as('operator', json), payload: { reason } });
     assert.equal(halt.statusCode, 200);
     assert.deepEqual(halt.json().halted, [started.json().run.id]);
     assert.equal(halt.json().haltAll.active, true);
+    assert.equal(halt.json().haltAll.reason, reason, 'the switch keeps the reason');
+    assert.equal((await h.app.inject({ method: 'GET', url: '/api/v1/halt-all', headers: as('viewer') })).json().haltAll.reason, reason);
     const run = (await h.app.inject({ method: 'GET', url: `/api/v1/runs/${started.json().run.id}`, headers: as('viewer') })).json().run;
     assert.equal(run.state, 'aborted');
+    assert.equal(run.reason, `halt-all by otto (operator): ${reason}`, 'the halted run shows the reason');
+    const page = await h.app.inject({ method: 'GET', url: `/runs/${started.json().run.id}`, headers: as('viewer') });
+    assert.ok(page.body.includes('payments &lt;script&gt;alert(1)&lt;/script&gt; are failing'), 'shown on the run page, escaped');
+    assert.ok(!page.body.includes(reason));
 
     const blocked = await h.app.inject({ method: 'POST', url: '/api/v1/experiments/checkout-latency/runs', headers: as('operator') });
     assert.equal(blocked.statusCode, 409);
