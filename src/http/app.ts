@@ -9,7 +9,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -25,6 +24,7 @@ import { BodyShapeError, checkParsedValue, jsonTextTooDeep, tooDeep } from './bo
 import { registerExperimentRoutes } from './experiment-routes.ts';
 import { registerLiveRoutes } from './live-routes.ts';
 import { registerLoginRoutes } from './login-routes.ts';
+import { openApiOptions } from './openapi.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
@@ -134,14 +134,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
     reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}` }),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'steadystate', version: '0.1.0', description: 'Chaos experiments as controlled experiments.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, openApiOptions());
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app, deps.store, deps.config.publicUrl);

@@ -188,6 +188,27 @@ describe('HTTP API', () => {
     assert.equal(res.statusCode, 200);
     const doc = res.json();
     assert.ok(doc.paths['/api/v1/experiments/{name}/runs'], Object.keys(doc.paths).join(' '));
+    // Both ways in.
+    assert.deepEqual(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer', description: doc.components.securitySchemes.bearer.description });
+    assert.equal(doc.components.securitySchemes.session.type, 'apiKey');
+    assert.equal(doc.components.securitySchemes.session.in, 'cookie');
+    assert.equal(doc.components.securitySchemes.session.name, 'steadystate_session');
+    assert.deepEqual(doc.security, [{ bearer: [] }, { session: [] }]);
+    // The experiment body is the spec's own schema, as YAML or JSON.
+    const create = doc.paths['/api/v1/experiments'].post;
+    for (const type of ['application/yaml', 'application/json']) {
+      const schema = create.requestBody.content[type].schema;
+      assert.deepEqual(schema.required, ['apiVersion', 'kind', 'metadata', 'spec'], type);
+      assert.ok(schema.properties.spec.properties.guardrails, 'guardrails are described');
+      assert.ok(schema.properties.spec.properties.fault.properties.duration);
+    }
+    assert.ok(create.responses['201'].content['application/json'].schema.properties.experiment);
+    assert.ok(create.responses['4XX'].content['application/json'].schema.properties.message);
+    assert.ok(doc.paths['/api/v1/experiments/{name}'].put.requestBody.content['application/yaml']);
+    // Other routes: request schemas from the zod schemas they validate with.
+    const abort = doc.paths['/api/v1/runs/{id}/abort'].post;
+    assert.equal(abort.requestBody.content['application/json'].schema.properties.reason.maxLength, 500);
+    assert.ok(doc.paths['/api/v1/runs/{id}/live'].get.responses['200'].content['application/json'].schema.properties.timeLeftMs);
   });
 
   it('/readyz answers when the store is reachable; /healthz reveals nothing', async () => {
