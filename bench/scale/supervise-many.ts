@@ -10,6 +10,10 @@
  * under one core and 512 MB, lag p95 below the interval, one query per
  * guardrail per evaluation.
  *
+ * Each level runs twice, side by side (issue #18): steady-state collection with one query
+ * `by (group)` per metric per look (the engine's default on Prometheus, src/queries/group-split.ts)
+ * and with one query per group, as before. `BENCH_COLLECTION=grouped|per-group` runs one of them.
+ *
  * The injector is a webhook to a local server (opening a window costs one
  * HTTP call); loopback only; every loop bounded.
  */
@@ -31,9 +35,11 @@ const LEVELS = (process.env.BENCH_LEVELS ?? '200,500,1000').split(',').map(Numbe
 const INTERVAL_MS = 5_000;
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 60_000);
 const MAX_RUNS = 1_000;
+const MODES = (process.env.BENCH_COLLECTION ?? 'grouped,per-group').split(',') as ('grouped' | 'per-group')[];
 
 interface Level {
   runs: number;
+  collection: 'grouped' | 'per-group';
   cpuOneCore: number;
   cpuPerCore: number;
   rssMb: number;
@@ -42,6 +48,8 @@ interface Level {
   guardrailQps: number;
   collectionQps: number;
   guardrailQueriesPerEvaluation: number;
+  /** Steady-state queries (preflight, history, collection, analysis) per run per look. */
+  collectionQueriesPerLook: number;
   states: Record<string, number>;
 }
 
@@ -80,14 +88,15 @@ async function main(): Promise<void> {
 
   try {
     await prom.waitForSeries('count_over_time(bench_requests_total{run="0"}[10s]) >= 6', 40_000);
-    for (const n of LEVELS) {
-      process.stdout.write(`\nlevel ${n} runs: starting (spread over one interval)…\n`);
+    for (const n of LEVELS) for (const mode of MODES) {
+      process.stdout.write(`\nlevel ${n} runs, ${mode} collection: starting (spread over one interval)…\n`);
       let guardrailQueries = 0;
       let collectionQueries = 0;
       const base = createMetricSource({ kind: 'prometheus', url: prom.url, step: 1_000, timeout: 4_000 } as never);
       const counting: MetricSource = {
         kind: base.kind,
         ...(base.evaluatesEveryStep ? { evaluatesEveryStep: true } : {}),
+        ...(mode === 'grouped' ? { groupsByLabel: true } : {}),
         check: (s) => base.check(s),
         queryRange: (q, r, s) => {
           // Guardrail queries start with max(; everything else is steady-state (preflight, collection, analysis).
@@ -142,6 +151,7 @@ async function main(): Promise<void> {
       for (const rec of records) states[rec.state] = (states[rec.state] ?? 0) + 1;
       const level: Level = {
         runs: n,
+        collection: mode,
         cpuOneCore: Number(cpuOneCore.toFixed(3)),
         cpuPerCore: Number((cpuOneCore / cpus().length).toFixed(3)),
         rssMb: Math.round(peakRss / 1024 / 1024),
@@ -150,6 +160,8 @@ async function main(): Promise<void> {
         guardrailQps: Number(((guardrailQueries / wallMs) * 1000).toFixed(1)),
         collectionQps: Number(((collectionQueries / wallMs) * 1000).toFixed(1)),
         guardrailQueriesPerEvaluation: Number((guardrailQueries / Math.max(1, evaluations)).toFixed(2)),
+        // One guardrail evaluation per look: collection queries per evaluation are per run per look.
+        collectionQueriesPerLook: Number((collectionQueries / Math.max(1, evaluations)).toFixed(2)),
         states,
       };
       levels.push(level);
@@ -168,11 +180,11 @@ async function main(): Promise<void> {
     `One process; each run has one threshold guardrail evaluated every ${INTERVAL_MS / 1000} s and one steady-state metric, a ${WINDOW_MS / 1000} s window, against a real Prometheus (1 s scrapes). ${cpus().length} cores.`,
     'CPU is the process\'s user+system time over the wall time of the level (1.0 = one full core).',
     '',
-    '| runs | CPU (cores) | CPU per core | peak RSS | eval lag p95 | eval lag max | guardrail q/s | collection q/s | guardrail queries per evaluation | end states |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| runs | collection | CPU (cores) | CPU per core | peak RSS | eval lag p95 | eval lag max | guardrail q/s | collection q/s | guardrail queries per evaluation | collection queries per run per look | end states |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...levels.map(
       (l) =>
-        `| ${l.runs} | ${l.cpuOneCore} | ${l.cpuPerCore} | ${l.rssMb} MB | ${l.lagP95Ms} ms | ${l.lagMaxMs} ms | ${l.guardrailQps} | ${l.collectionQps} | ${l.guardrailQueriesPerEvaluation} | ${Object.entries(l.states).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+        `| ${l.runs} | ${l.collection} | ${l.cpuOneCore} | ${l.cpuPerCore} | ${l.rssMb} MB | ${l.lagP95Ms} ms | ${l.lagMaxMs} ms | ${l.guardrailQps} | ${l.collectionQps} | ${l.guardrailQueriesPerEvaluation} | ${l.collectionQueriesPerLook} | ${Object.entries(l.states).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
     ),
     '',
     `Goal at 1,000 runs: CPU < 1 core, RSS < 512 MB, lag p95 < ${INTERVAL_MS} ms, 1 guardrail query per evaluation. Runtime ${Math.round((Date.now() - startedAll) / 1000)} s, ${new Date().toISOString()}, Node ${process.version}.`,

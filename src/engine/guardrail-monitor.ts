@@ -22,7 +22,7 @@ import {
 } from './guardrails.ts';
 import { replayPolledGuardrail } from './guardrail-replay.ts';
 import { KpiGuardrails } from './kpi-guardrails.ts';
-import type { HaltInfo, RunRecord } from './types.ts';
+import type { GuardrailObservation, HaltInfo, RunRecord } from './types.ts';
 
 type Spec = Experiment['spec'];
 type Polled = ThresholdGuardrail | SloGuardrail;
@@ -38,6 +38,7 @@ export interface MonitorDeps {
 
 export class GuardrailMonitor {
   private readonly counters = new Map<string, GuardrailCounters>();
+  private unsaved: GuardrailObservation[] = [];
   /** The KPI-comparison guardrails' sequential tests (kpi-guardrails.ts). */
   readonly kpi: KpiGuardrails;
 
@@ -159,8 +160,17 @@ export class GuardrailMonitor {
     return noDataGraceLooks(this.spec.analysis.noDataGrace, this.spec.analysis.interval);
   }
 
+  /** Evaluations made since the last call, for the observer (RunObserver.onGuardrailEvaluations). */
+  takeUnsaved(): GuardrailObservation[] {
+    const batch = this.unsaved;
+    this.unsaved = [];
+    return batch;
+  }
+
   private observe(guardrail: string, at: number, value: number | null, breached: boolean): void {
-    this.run.guardrails.push({ guardrail, at, value, breached });
+    const observation = { guardrail, at, value, breached };
+    this.run.guardrails.push(observation);
+    this.unsaved.push(observation);
   }
 
   /** The evidence of a halt: what breached, the value, the threshold, and what the guardrail saw just before. */

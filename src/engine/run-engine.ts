@@ -246,6 +246,17 @@ class RunExecution {
     };
   }
 
+  private async saveEvaluations(): Promise<void> {
+    if (!this.deps.onGuardrailEvaluations) return;
+    const batch = this.guardrails.takeUnsaved();
+    if (batch.length === 0) return;
+    try {
+      await this.deps.onGuardrailEvaluations(batch, this.run);
+    } catch (err) {
+      this.log.warn({ err, evaluations: batch.length }, 'could not record guardrail evaluations');
+    }
+  }
+
   private abortError(): AbortedError {
     return this.signal.reason instanceof AbortedError ? this.signal.reason : new AbortedError('run aborted');
   }
@@ -253,6 +264,8 @@ class RunExecution {
   private async emit(type: string, message: string, data?: JsonObject): Promise<void> {
     const event: RunEvent = { at: new Date(this.now()).toISOString(), type, message };
     if (data) event.data = data;
+    // Evaluations first: a reader who sees the event (a halt, the end) sees what led to it.
+    await this.saveEvaluations();
     this.run.events.push(event);
     this.log.info({ event: type, ...data }, message);
     await this.deps.onEvent?.(event, this.run);
@@ -314,6 +327,7 @@ class RunExecution {
         const compareBreach = this.guardrails.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
+      await this.saveEvaluations();
       due = next + interval;
       next = Math.max(due, this.now());
       const wait = Math.min(next, untilMs) - this.now();

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Injector } from '../injectors/types.ts';
 import type { MetricSource } from '../metric-sources/types.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
-import type { CollectedSeries, RunEvent, RunRecord } from './types.ts';
+import type { CollectedSeries, GuardrailObservation, RunEvent, RunRecord } from './types.ts';
 
 /**
  * Where a run's progress goes. Both hooks are awaited: the engine does not go
@@ -18,6 +18,13 @@ export interface RunObserver {
   onEvent?(event: RunEvent, run: Readonly<RunRecord>): Promise<void> | void;
   /** New samples of one metric and group (appended, never rewritten). */
   onSamples?(chunk: CollectedSeries, run: Readonly<RunRecord>): Promise<void> | void;
+  /**
+   * Guardrail evaluations made since the last call: after each monitor tick
+   * and before each event, never between a breach and the window's close.
+   * Best effort, unlike the others: a failure is logged and the run goes on
+   * (a report short of a few points beats a run ended over them).
+   */
+  onGuardrailEvaluations?(observations: GuardrailObservation[], run: Readonly<RunRecord>): Promise<void> | void;
 }
 
 export interface RunDeps extends RunObserver {

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ROLES } from '../store/types.ts';
 import { actorOf } from './auth.ts';
+import { reasonBody } from './schemas.ts';
 import type { HttpDeps } from './app.ts';
 import type { ZodApp } from './types.ts';
 
@@ -16,9 +17,9 @@ export function registerAdminRoutes(app: ZodApp, deps: HttpDeps): void {
 
   app.post(
     '/api/v1/halt-all',
-    { config: { access: 'operator' }, schema: { tags: ['halt-all'], summary: 'Close every open window now and block new starts' } },
+    { config: { access: 'operator' }, schema: { tags: ['halt-all'], summary: 'Close every open window now and block new starts; the reason is kept on the switch and the runs it ends', body: reasonBody } },
     async (request) => {
-      const { halted } = await runs.haltAll(actorOf(request));
+      const { halted } = await runs.haltAll(actorOf(request), request.body?.reason);
       return { haltAll: await store.settings.haltAll(), halted };
     },
   );

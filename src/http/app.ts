@@ -9,7 +9,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -23,7 +22,9 @@ import type { Store } from '../store/types.ts';
 import { registerAuth } from './auth.ts';
 import { BodyShapeError, checkParsedValue, jsonTextTooDeep, tooDeep } from './body-guards.ts';
 import { registerExperimentRoutes } from './experiment-routes.ts';
+import { registerLiveRoutes } from './live-routes.ts';
 import { registerLoginRoutes } from './login-routes.ts';
+import { openApiOptions } from './openapi.ts';
 import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
@@ -133,14 +134,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
     reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}` }),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'steadystate', version: '0.1.0', description: 'Chaos experiments as controlled experiments.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, openApiOptions());
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app, deps.store, deps.config.publicUrl);
@@ -162,6 +156,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   registerExperimentRoutes(app, deps);
   registerRunRoutes(app, deps);
   registerPageRoutes(app, deps);
+  registerLiveRoutes(app, deps);
   registerLoginRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerHookRoutes(app, { triggers: deps.store.triggers, ...deps });

@@ -16,6 +16,9 @@ export type RouteAccess = Role | 'public';
 
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
+/** Whether a role has (at least) the rights of another. */
+export const roleAllows = (role: Role, need: Role): boolean => RANK[role] >= RANK[need];
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call this route. Absent = admin (deny by default). */

@@ -9,6 +9,7 @@ import { redactSpecSource } from '../lib/redact-source.ts';
 import { policyIssues } from '../service/spec-checks.ts';
 import { parseExperiment, validateExperiment } from '../spec/load.ts';
 import type { Experiment } from '../spec/schema.ts';
+import { ConflictError } from '../store/errors.ts';
 import type { ExperimentVersion, SpecFormat } from '../store/types.ts';
 import { actorOf } from './auth.ts';
 import { checkParsedValue, tooDeep, yamlTextTooDeep } from './body-guards.ts';
@@ -71,7 +72,14 @@ export function registerExperimentRoutes(app: ZodApp, deps: HttpDeps): void {
     { ...specBody, config: { access: 'admin' }, schema: { tags: ['experiments'], summary: 'Create an experiment (YAML or JSON spec)' } },
     async (request, reply) => {
       const { experiment, source, format } = parseBody(request.body, deps);
-      const created = await store.experiments.create({ name: experiment.metadata.name, spec: experiment, source, format, actor: actorOf(request) });
+      const name = experiment.metadata.name;
+      const created = await store.experiments.create({ name, spec: experiment, source, format, actor: actorOf(request) }).catch((err: unknown) => {
+        // Say what to do: a new version goes through PUT (which `steadystate apply` uses).
+        if (err instanceof ConflictError && err.code === 'experiment_exists') {
+          throw new ConflictError(`experiment "${name}" already exists; to change it, use PUT /api/v1/experiments/${encodeURIComponent(name)} or \`steadystate apply\``, 'experiment_exists');
+        }
+        throw err;
+      });
       return reply.code(201).send({ experiment: view(created) });
     },
   );

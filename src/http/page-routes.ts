@@ -1,9 +1,10 @@
 /**
  * Pages for people: `GET /` (recent runs) and
- * `GET /api/v1/runs/:id/report.html`. Read-only, viewer role, the token from
- * the `steadystate_token` cookie or the Authorization header (auth.ts).
- * Both are script-free HTML under a CSP that allows only inline styles, so a
- * hostile experiment name cannot run anything even if escaping failed.
+ * `GET /api/v1/runs/:id/report.html`. Read-only, viewer role, a bearer token
+ * or the browser session from /login (auth.ts). The report is script-free
+ * HTML under a CSP that allows only inline styles; the index loads only our
+ * own same-origin script (for Log out) and no inline script, so a hostile
+ * experiment name cannot run anything even if escaping failed.
  */
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -14,6 +15,7 @@ import { PAGE_CSP_HEADER } from '../reports/html/layout.ts';
 import { renderRunIndex } from '../reports/html/run-index.ts';
 import { loadRunRecord } from '../service/run-views.ts';
 import type { HttpDeps } from './app.ts';
+import { sendLiveHtml } from './live-routes.ts';
 import type { ZodApp } from './types.ts';
 
 const DEFAULT_LIMIT = 50;
@@ -66,7 +68,7 @@ export function registerPageRoutes(app: ZodApp, deps: HttpDeps): void {
         })),
         { now: new Date(), limit, ...(experiment ? { experiment } : {}), ...(rows.length > limit && last ? { olderThan: last.id } : {}) },
       );
-      return sendHtml(reply, html);
+      return sendLiveHtml(reply, html);
     },
   );
 

@@ -10,6 +10,7 @@ import { runSummary } from '../reports/run-summary.ts';
 import { loadRunRecord } from '../service/run-views.ts';
 import type { StoredRun } from '../store/types.ts';
 import { actorOf } from './auth.ts';
+import { reasonBody } from './schemas.ts';
 import type { HttpDeps } from './app.ts';
 import type { ZodApp } from './types.ts';
 
@@ -108,10 +109,14 @@ export function registerRunRoutes(app: ZodApp, deps: HttpDeps): void {
     },
   );
 
-  app.post('/api/v1/runs/:id/abort', { config: { access: 'operator' }, schema: { tags: ['runs'], params: idParams } }, async (request) => {
-    const row = await runs.abort(request.params.id, actorOf(request));
-    return { run: runRowView(row) };
-  });
+  app.post(
+    '/api/v1/runs/:id/abort',
+    { config: { access: 'operator' }, schema: { tags: ['runs'], summary: 'Abort a run (closes its fault window); the reason is recorded on it', params: idParams, body: reasonBody } },
+    async (request) => {
+      const row = await runs.abort(request.params.id, actorOf(request), request.body?.reason);
+      return { run: runRowView(row) };
+    },
+  );
 
   app.get(
     '/api/v1/runs/:id/report.json',

@@ -232,6 +232,10 @@ export class RunService {
               if (entry.lost) return;
               await this.store.runs.appendSamples(runId, chunk);
             },
+            onGuardrailEvaluations: async (observations) => {
+              if (entry.lost) return;
+              await this.store.runs.appendGuardrailEvaluations(runId, observations);
+            },
           },
           { runId, actor, signal: controller.signal, ...(resume ? { resume } : {}) },
         );
@@ -255,8 +259,12 @@ export class RunService {
     this.active.set(runId, entry);
   }
 
-  /** Abort one run; the engine closes its window. Resolves when the run has ended (bounded by the caller). */
-  async abort(runId: string, actor: string): Promise<StoredRun> {
+  /**
+   * Abort one run; the engine closes its window. The reason, when given, is
+   * recorded with the request and becomes part of the run's reason. Resolves
+   * when the run has ended (bounded by the caller).
+   */
+  async abort(runId: string, actor: string, reason?: string): Promise<StoredRun> {
     const row = await this.store.runs.get(runId);
     if (!row) throw new AppError(`run "${runId}" not found`, { code: 'not_found', httpStatus: 404 });
     const active = this.active.get(runId);
@@ -266,15 +274,25 @@ export class RunService {
       }
       return row;
     }
-    await this.store.runs.appendEvent(runId, { at: new Date().toISOString(), type: 'run.abort_requested', message: `abort requested by ${actor}`, data: { actor } });
-    active.controller.abort(new AbortedError(`aborted by ${actor}`));
+    const why = reason ? `: ${reason}` : '';
+    await this.store.runs.appendEvent(runId, {
+      at: new Date().toISOString(),
+      type: 'run.abort_requested',
+      message: `abort requested by ${actor}${why}`,
+      data: { actor, reason: reason ?? null },
+    });
+    active.controller.abort(new AbortedError(`aborted by ${actor}${why}`));
     await active.done.catch(() => undefined);
     return (await this.store.runs.get(runId)) ?? row;
   }
 
-  /** Close every open window now and block new starts until an admin clears the switch. */
-  async haltAll(actor: string): Promise<{ halted: string[] }> {
-    await this.store.settings.setHaltAll(actor);
+  /**
+   * Close every open window now and block new starts until an admin clears
+   * the switch. The reason is kept with the switch and on every run it ends.
+   */
+  async haltAll(actor: string, reason?: string): Promise<{ halted: string[] }> {
+    await this.store.settings.setHaltAll(actor, reason);
+    const why = reason ? `: ${reason}` : '';
     const ids = [...this.active.keys()];
     const done = ids.flatMap((id) => {
       const run = this.active.get(id);
@@ -282,9 +300,9 @@ export class RunService {
     });
     for (const id of ids) {
       await this.store.runs
-        .appendEvent(id, { at: new Date().toISOString(), type: 'run.halt_all', message: `halt-all by ${actor}`, data: { actor } })
+        .appendEvent(id, { at: new Date().toISOString(), type: 'run.halt_all', message: `halt-all by ${actor}${why}`, data: { actor, reason: reason ?? null } })
         .catch(() => undefined);
-      this.active.get(id)?.controller.abort(new AbortedError(`halt-all by ${actor}`));
+      this.active.get(id)?.controller.abort(new AbortedError(`halt-all by ${actor}${why}`));
     }
     await Promise.allSettled(done);
     return { halted: ids };
@@ -380,6 +398,7 @@ export class RunService {
 function snapshot(run: Readonly<RunRecord>) {
   return {
     state: run.state,
+    startedAt: run.startedAt,
     verdict: run.verdict,
     reason: run.reason,
     endedAt: run.endedAt,

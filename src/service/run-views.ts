@@ -7,7 +7,11 @@ import type { RunRecord } from '../engine/types.ts';
 import type { Store, StoredRun } from '../store/types.ts';
 
 export async function loadRunRecord(store: Store, row: StoredRun, opts: { series?: boolean } = {}): Promise<RunRecord> {
-  const [events, series] = await Promise.all([store.runs.events(row.id), opts.series === false ? [] : store.runs.series(row.id)]);
+  const [events, series, guardrails] = await Promise.all([
+    store.runs.events(row.id),
+    opts.series === false ? [] : store.runs.series(row.id),
+    opts.series === false ? [] : store.runs.guardrailEvaluations(row.id),
+  ]);
   const record: RunRecord = {
     id: row.id,
     experiment: row.experiment,
@@ -18,7 +22,7 @@ export async function loadRunRecord(store: Store, row: StoredRun, opts: { series
     endedAt: row.endedAt,
     metrics: row.metrics,
     series,
-    guardrails: [],
+    guardrails,
     events: events.map(({ seq: _seq, ...e }) => e),
   };
   if (row.window) record.window = row.window;

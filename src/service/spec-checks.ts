@@ -4,6 +4,7 @@
  * injector (the operator's SecurityPolicy), the window cap, the traffic-share
  * cap, and which "target" a run locks.
  */
+import { createHash } from 'node:crypto';
 import type { ServiceConfig } from '../config.ts';
 import { commandProgramCheck } from '../injectors/command-policy.ts';
 import type { CommandParams } from '../injectors/command.ts';
@@ -123,7 +124,23 @@ export function targetOf(experiment: Experiment): string {
   const factory = injectorRegistry.get(injector);
   // Shown to viewers: params may hold credentials (a header, a token in a URL), so redacted.
   const named = factory?.targetOf?.(params);
-  return named !== undefined ? redactText(named) : `${injector}:${stableJson(redact(params))}`;
+  return boundedTarget(named !== undefined ? redactText(named) : `${injector}:${stableJson(redact(params))}`);
+}
+
+/** The store keeps targets up to this many characters (runs.target). */
+export const MAX_TARGET_CHARS = 512;
+
+/**
+ * A spec that validates must start: a long target (a webhook whose body is
+ * hundreds of characters) keeps a readable head and ends with a SHA-256 of
+ * the whole, so two runs lock each other exactly when their full targets are
+ * equal, and the row fits the store.
+ */
+export function boundedTarget(target: string): string {
+  if (target.length <= MAX_TARGET_CHARS) return target;
+  const digest = createHash('sha256').update(target).digest('hex');
+  const tail = `… sha256:${digest}`;
+  return `${target.slice(0, MAX_TARGET_CHARS - tail.length)}${tail}`;
 }
 
 function stableJson(value: unknown): string {

@@ -14,6 +14,7 @@ import type { JsonObject } from '../lib/json.ts';
 import type { Sample } from '../metric-sources/types.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 import { CapacityError, ConflictError, LockedError, NotFoundError } from './errors.ts';
+import { createGuardrailEvaluationRepository } from './guardrail-evaluations.ts';
 import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
 import { databaseError, isUniqueViolation, SQLSTATE, type Sql } from './sql.ts';
 import {
@@ -104,6 +105,8 @@ const PATCH_COLUMNS: { [K in keyof Required<RunPatch>]: { column: string; cast: 
   state: { column: 'state', cast: 'text', value: (v) => v },
   verdict: { column: 'verdict', cast: 'text', value: (v) => v },
   reason: { column: 'reason', cast: 'text', value: (v) => v },
+  // The engine's own start (the row's default is when the run was requested, a few ms earlier).
+  startedAt: { column: 'started_at', cast: 'timestamptz', value: (v) => timestampParam(v ?? '', 'startedAt') },
   endedAt: { column: 'ended_at', cast: 'timestamptz', value: (v) => (v === null || v === undefined ? null : timestampParam(v, 'endedAt')) },
   window: { column: 'fault_window', cast: 'jsonb', value: (v) => jsonParam(v, 'window') },
   halt: { column: 'halt', cast: 'jsonb', value: (v) => jsonParam(v, 'halt') },
@@ -184,6 +187,8 @@ export function createRunRepository(sql: Sql): RunRepository {
     });
 
   return {
+    ...createGuardrailEvaluationRepository(sql),
+
     async create(input) {
       requireText(input.id, 'id', 128);
       requireText(input.experiment, 'experiment', 128);

@@ -10,14 +10,16 @@ import type { HaltAllState, SettingsRepository } from './types.ts';
 const HALT_ALL = 'halt_all';
 
 interface SettingRow {
-  value: { active?: unknown };
+  value: { active?: unknown; reason?: unknown };
   updated_at: Date;
   updated_by: string;
 }
 
 function toState(row: SettingRow | undefined): HaltAllState {
   if (!row) return { active: false };
-  return { active: row.value.active === true, since: iso(row.updated_at), actor: row.updated_by };
+  const state: HaltAllState = { active: row.value.active === true, since: iso(row.updated_at), actor: row.updated_by };
+  if (typeof row.value.reason === 'string') state.reason = row.value.reason;
+  return state;
 }
 
 export function createSettingsRepository(sql: Sql): SettingsRepository {
@@ -27,21 +29,22 @@ export function createSettingsRepository(sql: Sql): SettingsRepository {
   };
 
   /** Write `active` unless it already holds: the first to set (or clear) it keeps `since` and `actor`. */
-  const write = async (active: boolean, actor: string): Promise<HaltAllState> => {
+  const write = async (active: boolean, actor: string, reason?: string): Promise<HaltAllState> => {
     requireText(actor, 'actor', 256);
+    if (reason !== undefined) requireText(reason, 'reason', 1000);
     const [row] = await sql.query<SettingRow>(
       `INSERT INTO settings AS s (key, value, updated_by) VALUES ($1, $2::jsonb, $3)
        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by
          WHERE (s.value->>'active')::boolean IS DISTINCT FROM $4::boolean
        RETURNING value, updated_at, updated_by`,
-      [HALT_ALL, JSON.stringify({ active }), actor, active],
+      [HALT_ALL, JSON.stringify(reason === undefined ? { active } : { active, reason }), actor, active],
     );
     return row ? toState(row) : haltAll();
   };
 
   return {
     haltAll,
-    setHaltAll: (actor) => write(true, actor),
+    setHaltAll: (actor, reason) => write(true, actor, reason),
     clearHaltAll: (actor) => write(false, actor),
   };
 }

@@ -12,6 +12,7 @@ import type { JsonObject } from '../lib/json.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 import type { SessionRepository } from '../http/session-store.ts';
+import type { GuardrailEvaluationRepository } from './guardrail-evaluations.ts';
 import type { TriggerRepository } from '../triggers/trigger-store.ts';
 import type { SqlKind } from './sql.ts';
 
@@ -129,6 +130,8 @@ export interface RunPatch {
   state?: RunState;
   verdict?: Verdict | null;
   reason?: string;
+  /** When the engine started driving the run (set once, with its first event). */
+  startedAt?: string;
   endedAt?: string | null;
   window?: FaultWindow | null;
   halt?: HaltInfo | null;
@@ -157,7 +160,7 @@ export interface NewRunEvent {
   data?: JsonObject;
 }
 
-export interface RunRepository {
+export interface RunRepository extends GuardrailEvaluationRepository {
   /**
    * A new run in state `pending`: `{ run, created: true }`. With an
    * idempotency key already used for this experiment: `{ run: thatRun, created:
@@ -239,12 +242,14 @@ export interface HaltAllState {
   active: boolean;
   since?: string;
   actor?: string;
+  /** Why it was set (or cleared), as the actor said; absent when none was given. */
+  reason?: string;
 }
 
 export interface SettingsRepository {
   haltAll(): Promise<HaltAllState>;
-  /** Idempotent: setting it again keeps the original `since` and `actor`. */
-  setHaltAll(actor: string): Promise<HaltAllState>;
+  /** Idempotent: setting it again keeps the original `since`, `actor` and `reason`. */
+  setHaltAll(actor: string, reason?: string): Promise<HaltAllState>;
   /** Idempotent likewise. */
   clearHaltAll(actor: string): Promise<HaltAllState>;
 }

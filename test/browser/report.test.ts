@@ -140,7 +140,7 @@ describe('reports in a browser (chromium)', { skip }, () => {
     const rows = await page.$$eval('table.runs tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-run')));
     assert.deepEqual(rows, ['run-hostile', 'run-halted', 'run-failed', 'run-passed']);
     const links = await page.$$eval('tr[data-run="run-halted"] a', (as) => as.map((a) => a.getAttribute('href')));
-    assert.deepEqual(links, ['/api/v1/runs/run-halted/report.html', '/api/v1/runs/run-halted/report.md', '/api/v1/runs/run-halted/report.json']);
+    assert.deepEqual(links, ['/runs/run-halted', '/api/v1/runs/run-halted/report.html', '/api/v1/runs/run-halted/report.md', '/api/v1/runs/run-halted/report.json']);
     const hostileName = await page.textContent('tr[data-run="run-hostile"] td:nth-child(3) strong');
     assert.equal(hostileName, HOSTILE_EXPERIMENT);
     assert.equal(await page.locator('img').count(), 0, 'no img element was created');

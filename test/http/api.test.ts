@@ -50,6 +50,8 @@ describe('HTTP API', () => {
 
     const again = await h.app.inject({ method: 'POST', url: '/api/v1/experiments', headers: as('admin', yaml), payload: text });
     assert.equal(again.statusCode, 409);
+    // The answer says what to do instead.
+    assert.match(again.json().message, /already exists; to change it, use PUT \/api\/v1\/experiments\/checkout-latency or `steadystate apply`/);
 
     const v2 = await h.app.inject({ method: 'PUT', url: '/api/v1/experiments/checkout-latency', headers: as('admin', yaml), payload: text.replace('duration: 1m', 'duration: 2m') });
     assert.equal(v2.statusCode, 200, v2.body);
@@ -152,12 +154,23 @@ describe('HTTP API', () => {
   it('halt-all aborts active runs, blocks new starts until an admin clears it', async () => {
     const started = await h.app.inject({ method: 'POST', url: '/api/v1/experiments/checkout-latency/runs', headers: as('operator') });
     assert.equal(started.statusCode, 201, started.body);
-    const halt = await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: as('operator') });
+    const json = { 'content-type': 'application/json' };
+    const empty = await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: as('operator', json), payload: { reason: '  ' } });
+    assert.equal(empty.statusCode, 400, 'a blank reason is refused, naming the field');
+    assert.equal(empty.json().errors[0].path, 'body.reason');
+    const reason = 'payments <script>alert(1)</script> are failing';
+    const halt = await h.app.inject({ method: 'POST', url: '/api/v1/halt-all', headers: as('operator', json), payload: { reason } });
     assert.equal(halt.statusCode, 200);
     assert.deepEqual(halt.json().halted, [started.json().run.id]);
     assert.equal(halt.json().haltAll.active, true);
+    assert.equal(halt.json().haltAll.reason, reason, 'the switch keeps the reason');
+    assert.equal((await h.app.inject({ method: 'GET', url: '/api/v1/halt-all', headers: as('viewer') })).json().haltAll.reason, reason);
     const run = (await h.app.inject({ method: 'GET', url: `/api/v1/runs/${started.json().run.id}`, headers: as('viewer') })).json().run;
     assert.equal(run.state, 'aborted');
+    assert.equal(run.reason, `halt-all by otto (operator): ${reason}`, 'the halted run shows the reason');
+    const page = await h.app.inject({ method: 'GET', url: `/runs/${started.json().run.id}`, headers: as('viewer') });
+    assert.ok(page.body.includes('payments &lt;script&gt;alert(1)&lt;/script&gt; are failing'), 'shown on the run page, escaped');
+    assert.ok(!page.body.includes(reason));
 
     const blocked = await h.app.inject({ method: 'POST', url: '/api/v1/experiments/checkout-latency/runs', headers: as('operator') });
     assert.equal(blocked.statusCode, 409);
@@ -175,6 +188,27 @@ describe('HTTP API', () => {
     assert.equal(res.statusCode, 200);
     const doc = res.json();
     assert.ok(doc.paths['/api/v1/experiments/{name}/runs'], Object.keys(doc.paths).join(' '));
+    // Both ways in.
+    assert.deepEqual(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer', description: doc.components.securitySchemes.bearer.description });
+    assert.equal(doc.components.securitySchemes.session.type, 'apiKey');
+    assert.equal(doc.components.securitySchemes.session.in, 'cookie');
+    assert.equal(doc.components.securitySchemes.session.name, 'steadystate_session');
+    assert.deepEqual(doc.security, [{ bearer: [] }, { session: [] }]);
+    // The experiment body is the spec's own schema, as YAML or JSON.
+    const create = doc.paths['/api/v1/experiments'].post;
+    for (const type of ['application/yaml', 'application/json']) {
+      const schema = create.requestBody.content[type].schema;
+      assert.deepEqual(schema.required, ['apiVersion', 'kind', 'metadata', 'spec'], type);
+      assert.ok(schema.properties.spec.properties.guardrails, 'guardrails are described');
+      assert.ok(schema.properties.spec.properties.fault.properties.duration);
+    }
+    assert.ok(create.responses['201'].content['application/json'].schema.properties.experiment);
+    assert.ok(create.responses['4XX'].content['application/json'].schema.properties.message);
+    assert.ok(doc.paths['/api/v1/experiments/{name}'].put.requestBody.content['application/yaml']);
+    // Other routes: request schemas from the zod schemas they validate with.
+    const abort = doc.paths['/api/v1/runs/{id}/abort'].post;
+    assert.equal(abort.requestBody.content['application/json'].schema.properties.reason.maxLength, 500);
+    assert.ok(doc.paths['/api/v1/runs/{id}/live'].get.responses['200'].content['application/json'].schema.properties.timeLeftMs);
   });
 
   it('/readyz answers when the store is reachable; /healthz reveals nothing', async () => {

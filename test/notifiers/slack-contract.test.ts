@@ -8,6 +8,7 @@
  * a log line, and the retry after a 429.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -301,6 +302,22 @@ describe('Slack notifier against a Slack-shaped server', () => {
     assert.deepEqual(delays, [3_000]);
     assert.equal(slack.sent('POST', WEBHOOK_PATH).length, 2);
     assertNoSecrets();
+  });
+
+  it('as docs/triggers/slack.md says: 5 calls in all by default, waits drawn below 1 s, 2 s, 4 s, 8 s', async () => {
+    slackRoutes();
+    for (let i = 0; i < 5; i += 1) slack.once('POST', '/api/chat.postMessage', { status: 503, body: 'upstream unavailable' });
+    const n = makeNotifier();
+    const experiment = spec('checkout-latency', '{ slack: { channel: "#chaos" } }');
+    const run = newRun('run-20260303T093000Z-documented', 'checkout-latency');
+    n.onEvent(run.events[0]!, run, { experiment });
+    await n.flush();
+    assert.equal(slack.requests.length, 5, 'the first call and 4 retries');
+    // random() is 0.5 here: each wait is half its cap.
+    assert.deepEqual(delays, [500, 1_000, 2_000, 4_000]);
+    const doc = await readFile(new URL('../../docs/triggers/slack.md', import.meta.url), 'utf8');
+    assert.match(doc.replace(/\s+/g, ' '), /at most 5 times in all \(the first call and up to 4 retries\)/);
+    assert.match(doc.replace(/\s+/g, ' '), /a random wait below 1 s, then below 2 s, 4 s and 8 s/);
   });
 
   it('retries are bounded; a fatal error is not retried; a dropped message does not stop the next one', async () => {

@@ -10,7 +10,12 @@ const ELEMENTS = new Set([
   'dl', 'dt', 'dd', 'code', 'pre', 'strong', 'br', 'ul', 'li', 'a', 'details', 'summary', 'figure', 'figcaption',
   'table', 'thead', 'tbody', 'tr', 'th', 'td',
   'svg', 'desc', 'g', 'rect', 'line', 'path', 'circle', 'text',
+  // The service's pages: navigation, Log out, and the Abort / Halt-all forms (posted by our script).
+  'nav', 'button', 'form', 'label', 'input',
 ]);
+
+/** The one script a service page may load: ours, from this origin, with no inline body. */
+const LIVE_SCRIPT_TAG = '<script src="/assets/live-run.js" defer></script>';
 
 /** Opening tags with their attribute text; escaped user text cannot produce a `<` here. */
 export function tagsOf(html: string): { name: string; attrs: string }[] {
@@ -20,7 +25,11 @@ export function tagsOf(html: string): { name: string; attrs: string }[] {
   }));
 }
 
-export function assertSafeMarkup(html: string): void {
+export function assertSafeMarkup(html: string, opts: { liveScript?: boolean } = {}): void {
+  if (opts.liveScript) {
+    assert.equal(html.split(LIVE_SCRIPT_TAG).length, 2, 'exactly one script tag: ours, same origin, empty');
+    html = html.replace(LIVE_SCRIPT_TAG, '');
+  }
   // Any `<` followed by a letter must be one of our tags, fully parsed above.
   const opened = (html.replace(/<!doctype html>/i, '').match(/<[a-zA-Z]/g) ?? []).length;
   const tags = tagsOf(html);

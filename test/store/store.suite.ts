@@ -21,6 +21,7 @@ import { loadMigrations, migrate, type Migration } from '../../src/store/migrate
 import { createStore } from '../../src/store/open-store.ts';
 import { SQLSTATE, databaseError, type Sql } from '../../src/store/sql.ts';
 import { MAX_SAMPLES_PER_APPEND, type ExperimentInput, type Store } from '../../src/store/types.ts';
+import { createGuardrailEvaluationRepository, MAX_EVALUATIONS_PER_APPEND, MAX_EVALUATIONS_PER_GUARDRAIL } from '../../src/store/guardrail-evaluations.ts';
 
 export interface StoreHarness {
   /** An SQL port on a new, empty database (not migrated). The suite closes it. */
@@ -574,6 +575,49 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
         assert.equal(series!.samples[7]!.v, 1);
       });
 
+      it('guardrail evaluations: value, time, breached and no data kept in order; a retried append adds nothing', async () => {
+        await store.runs.create({ id: 'r1', experiment: 'checkout', version: 1, target: 'shop', actor: 'a' });
+        const t0 = Date.parse('2026-03-01T10:00:00.000Z');
+        const batch = [
+          { guardrail: 'errors', at: t0, value: 0.01, breached: false },
+          { guardrail: 'budget', at: t0, value: null, breached: false },
+          { guardrail: 'errors', at: t0 + 1000, value: 0.1 + 0.2, breached: true },
+        ];
+        assert.equal(await store.runs.appendGuardrailEvaluations('r1', batch), 3);
+        assert.equal(await store.runs.appendGuardrailEvaluations('r1', batch), 0, 'a retried append is harmless');
+        assert.equal(await store.runs.appendGuardrailEvaluations('r1', []), 0);
+        assert.deepEqual(await store.runs.guardrailEvaluations('r1'), [batch[1], batch[0], batch[2]]);
+        assert.deepEqual(await store.runs.guardrailEvaluations('nope'), []);
+        await assert.rejects(store.runs.appendGuardrailEvaluations('nope', batch), expectError(NotFoundError));
+        await assert.rejects(store.runs.appendGuardrailEvaluations('r1', [{ guardrail: 'x', at: 1, value: Number.NaN, breached: false }]), expectError(ValidationError));
+        await assert.rejects(store.runs.appendGuardrailEvaluations('r1', [{ guardrail: 'x', at: 1.5, value: 1, breached: false }]), expectError(ValidationError));
+        await assert.rejects(store.runs.appendGuardrailEvaluations('r1', [{ guardrail: '', at: 1, value: 1, breached: false }]), expectError(ValidationError));
+      });
+
+      it('guardrail evaluations are bounded per guardrail: thinning keeps every breach and the first and last', async () => {
+        await store.runs.create({ id: 'r1', experiment: 'checkout', version: 1, target: 'shop', actor: 'a' });
+        const n = MAX_EVALUATIONS_PER_GUARDRAIL + 200;
+        const all = Array.from({ length: n }, (_, i) => ({ guardrail: 'errors', at: i * 1000, value: i % 97 === 0 ? null : i / 10, breached: i % 250 === 3 }));
+        for (let i = 0; i < n; i += MAX_EVALUATIONS_PER_APPEND) await store.runs.appendGuardrailEvaluations('r1', all.slice(i, i + MAX_EVALUATIONS_PER_APPEND));
+        await store.runs.appendGuardrailEvaluations('r1', [{ guardrail: 'other', at: 0, value: 1, breached: false }]);
+        const kept = (await store.runs.guardrailEvaluations('r1')).filter((o) => o.guardrail === 'errors');
+        assert.ok(kept.length <= MAX_EVALUATIONS_PER_GUARDRAIL, `thinned to ${kept.length}`);
+        assert.ok(kept.length >= MAX_EVALUATIONS_PER_GUARDRAIL / 2, `not thinned away: ${kept.length}`);
+        assert.deepEqual(kept[0], all[0]);
+        assert.deepEqual(kept.at(-1), all.at(-1));
+        const breaches = all.filter((o) => o.breached);
+        assert.deepEqual(kept.filter((o) => o.breached), breaches, 'every breach is kept');
+        for (const o of kept) assert.deepEqual(o, all[o.at / 1000], 'kept rows are unchanged');
+        assert.equal((await store.runs.guardrailEvaluations('r1')).filter((o) => o.guardrail === 'other').length, 1, 'other guardrails untouched');
+        // Breaches alone beyond twice the cap are thinned too: the bound holds.
+        const tiny = createGuardrailEvaluationRepository(sql, 10);
+        await tiny.appendGuardrailEvaluations('r1', Array.from({ length: 50 }, (_, i) => ({ guardrail: 'flappy', at: i, value: 1, breached: true })));
+        const flappy = (await tiny.guardrailEvaluations('r1')).filter((o) => o.guardrail === 'flappy');
+        assert.ok(flappy.length <= 20, `bounded at twice the cap: ${flappy.length}`);
+        assert.equal(flappy[0]?.at, 0);
+        assert.equal(flappy.at(-1)?.at, 49);
+      });
+
       it('a lease is claimed by one owner, renewed by heartbeats, taken over when stale', async () => {
         await store.runs.create({ id: 'r1', experiment: 'checkout', version: 1, target: 'shop', actor: 'a' });
         const claimed = await store.runs.claim('r1', 'replica-a');
@@ -661,6 +705,16 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
         assert.equal(cleared.actor, 'carol');
         assert.deepEqual(await store.settings.clearHaltAll('dave'), cleared);
         assert.equal((await store.settings.setHaltAll('erin')).actor, 'erin');
+      });
+
+      it('keeps the reason it was set with (the first setter\'s), and a clear drops it', async () => {
+        const set = await store.settings.setHaltAll('alice', 'checkout is on fire <b>now</b>');
+        assert.equal(set.reason, 'checkout is on fire <b>now</b>');
+        assert.deepEqual(await store.settings.setHaltAll('bob', 'another reason'), set);
+        assert.deepEqual(await store.settings.haltAll(), set);
+        assert.equal((await store.settings.clearHaltAll('carol')).reason, undefined);
+        assert.equal((await store.settings.setHaltAll('dave')).reason, undefined, 'no reason given, none shown');
+        await assert.rejects(store.settings.setHaltAll('erin', 'x'.repeat(1001)), expectError(ValidationError));
       });
     });
 

@@ -10,13 +10,14 @@
  * an event is escaped with `escapeHtml`; the caller redacts secrets first
  * (`renderHtmlReport(redact(run), { spec: redact(spec) })`).
  */
-import { stringify } from 'yaml';
-import type { GuardrailObservation, HaltInfo, RunEvent, RunRecord } from '../../engine/types.ts';
+import type { HaltInfo, RunEvent, RunRecord } from '../../engine/types.ts';
 import type { Sample } from '../../metric-sources/types.ts';
 import type { MetricVerdict } from '../../stats/verdict.ts';
 import { escapeHtml } from '../escape.ts';
 import { clockText, durationText, num, pValueText, signedNum, signedPercent, timeText, unitOfQuery } from './format.ts';
 import { htmlPage, pill, STATE_TONE, VERDICT_TONE } from './layout.ts';
+import { guardrailsSection } from './guardrails-section.ts';
+import { specSection, specView, type SpecView } from './spec-view.ts';
 import { COLORS, extent, renderTimeChart, type ChartMarker, type ChartRule, type ChartSpan } from './svg-chart.ts';
 
 export interface HtmlReportOptions {
@@ -29,9 +30,18 @@ export interface HtmlReportOptions {
 }
 
 export function renderHtmlReport(run: RunRecord, opts: HtmlReportOptions = {}): string {
+  return htmlPage(reportTitle(run), renderReportMain(run, opts));
+}
+
+export function reportTitle(run: RunRecord): string {
+  return `${run.state.toUpperCase()} · ${run.experiment} · steadystate run ${run.id}`;
+}
+
+/** The report's `<main>` alone: what a live run page shows and refreshes. */
+export function renderReportMain(run: RunRecord, opts: HtmlReportOptions = {}): string {
   const spec = specView(opts.spec);
   const time = timeFrame(run);
-  const body = [
+  return [
     '<main>',
     banner(run, time, opts.version),
     metricsSection(run, spec, time),
@@ -43,12 +53,11 @@ export function renderHtmlReport(run: RunRecord, opts: HtmlReportOptions = {}): 
       `Run <code>${escapeHtml(run.id)}</code>. This file is self-contained: no scripts, no external resources.</footer>`,
     '</main>',
   ].join('\n');
-  return htmlPage(`${run.state.toUpperCase()} · ${run.experiment} · steadystate run ${run.id}`, body);
 }
 
 // ─── time ───────────────────────────────────────────────────────────────────
 
-interface TimeFrame {
+export interface TimeFrame {
   /** Time zero of every chart: the window's opening, else the run's start. */
   origin: number;
   originLabel: string;
@@ -337,117 +346,6 @@ function confidenceText(alpha: number): string {
   return Number.isFinite(alpha) ? `${Number(((1 - alpha) * 100).toPrecision(3))}%` : '?';
 }
 
-// ─── guardrails ─────────────────────────────────────────────────────────────
-
-function guardrailsSection(run: RunRecord, spec: SpecView, time: TimeFrame): string {
-  const names = unique([...spec.guardrails.map((g) => g.name), ...run.guardrails.map((g) => g.guardrail), ...(run.halt ? [run.halt.guardrail] : [])]);
-  const out = ['<section aria-labelledby="h-guardrails">', '<h2 id="h-guardrails">Guardrails</h2>'];
-  if (names.length === 0) {
-    out.push('<p class="note">This experiment has no guardrails.</p>', '</section>');
-    return out.join('\n');
-  }
-  const rows: string[] = [];
-  const figures: string[] = [];
-  names.forEach((name, i) => {
-    const g = spec.guardrails.find((x) => x.name === name);
-    const halted = run.halt?.guardrail === name;
-    const threshold = thresholdOf(g, halted ? run.halt?.threshold : undefined);
-    const { observations, partial } = observationsOf(run, name, threshold);
-    const breachedCount = observations.filter((o) => o.breached).length;
-    const status = halted
-      ? pill(run.state === 'halt_failed' ? 'halt failed' : 'halted the run', 'stop')
-      : breachedCount > 0
-        ? pill('breached', 'bad')
-        : observations.length > 0
-          ? pill('held', 'good')
-          : pill('no observations', 'neutral');
-    rows.push(
-      `<tr><td class="wrap">${escapeHtml(name)}</td><td>${escapeHtml(g?.kind ?? run.halt?.kind ?? '—')}</td>` +
-        `<td class="wrap">${escapeHtml(g?.summary ?? thresholdText(threshold) ?? '—')}</td>` +
-        `<td class="num">${partial ? `last ${observations.length}` : observations.length}</td><td>${status}</td></tr>`,
-    );
-    if (observations.length === 0) return;
-    const rules: ChartRule[] = [];
-    if (threshold?.max !== undefined) rules.push({ y: threshold.max, kind: 'threshold', label: `threshold max ${num(threshold.max)}` });
-    if (threshold?.min !== undefined) rules.push({ y: threshold.min, kind: 'threshold', label: `${threshold.max === undefined ? 'threshold ' : ''}min ${num(threshold.min)}` });
-    const samples = observations.filter(hasValue).map((o) => ({ t: o.at, v: o.value }));
-    const missing = observations.length - samples.length;
-    const notes = [
-      partial ? `Only the last ${observations.length} evaluations before the halt are kept with a stored run.` : '',
-      missing ? `${missing} evaluation${missing === 1 ? '' : 's'} returned no data.` : '',
-    ].filter(Boolean);
-    figures.push(
-      `<figure class="figure" aria-labelledby="guardrail-${i}-name">`,
-      `<div class="figure-head"><h3 id="guardrail-${i}-name">${escapeHtml(name)}</h3>${status}</div>`,
-      renderTimeChart({
-        id: `guardrail-${i}`,
-        title: `guardrail ${name} over time`,
-        desc: `${name}: ${observations.length} evaluations, ${breachedCount} breached${missing ? `, ${missing} without data` : ''}${threshold ? `; allowed ${thresholdText(threshold) ?? ''}` : ''}.`,
-        yLabel: name,
-        origin: time.origin,
-        originLabel: time.originLabel,
-        xDomain: time.domain,
-        lines: [{ key: 'value', label: 'observed value', color: COLORS.value, samples }],
-        spans: time.spans,
-        rules,
-        markers: halted ? time.markers : [],
-        breaches: observations.filter((o): o is GuardrailObservation & { value: number } => o.breached && hasValue(o)).map((o) => ({ t: o.at, v: o.value })),
-        height: 230,
-      }),
-      notes.length > 0 ? `<figcaption class="caption">${escapeHtml(notes.join(' '))}</figcaption>` : '',
-      '</figure>',
-    );
-  });
-  out.push(
-    '<div class="table-scroll"><table class="guardrails"><thead><tr><th>Guardrail</th><th>Kind</th><th>Condition</th><th class="num">Evaluations</th><th>Outcome</th></tr></thead><tbody>',
-    ...rows,
-    '</tbody></table></div>',
-    ...figures,
-  );
-  if (figures.length === 0) {
-    out.push('<p class="note">No guardrail evaluations are recorded for this run, so none is charted; a halt is marked on the charts above.</p>');
-  }
-  out.push('</section>');
-  return out.join('\n');
-}
-
-function hasValue(o: GuardrailObservation): o is GuardrailObservation & { value: number } {
-  return o.value !== null && Number.isFinite(o.value);
-}
-
-/**
- * The guardrail's evaluations: all of them when the run record has them (a
- * fresh run), else the few the halt keeps as evidence (a run read back from
- * the store, which does not store every evaluation).
- */
-function observationsOf(run: RunRecord, name: string, threshold: { max?: number; min?: number } | undefined): { observations: GuardrailObservation[]; partial: boolean } {
-  const all = run.guardrails.filter((o) => o.guardrail === name);
-  if (all.length > 0 || run.halt?.guardrail !== name) return { observations: all, partial: false };
-  const h = run.halt;
-  const breaches = (v: number | null): boolean =>
-    v !== null && ((threshold?.max !== undefined && v > threshold.max) || (threshold?.min !== undefined && v < threshold.min));
-  const recent: GuardrailObservation[] = (h.recent ?? []).map((r) => ({ guardrail: name, at: r.at, value: r.value, breached: breaches(r.value) }));
-  if (h.observedAt !== undefined && h.value !== undefined && !recent.some((r) => r.at === h.observedAt)) {
-    recent.push({ guardrail: name, at: h.observedAt, value: h.value, breached: true });
-  }
-  return { observations: recent.sort((a, b) => a.at - b.at), partial: recent.length > 0 };
-}
-
-function thresholdOf(g: GuardrailSpecView | undefined, fromHalt: HaltInfo['threshold']): { max?: number; min?: number } | undefined {
-  const t: { max?: number; min?: number } = {};
-  // An SLO guardrail's value is its burn rate: the burn-rate limit is its max.
-  const max = g?.max ?? fromHalt?.max ?? fromHalt?.burnRate;
-  const min = g?.min ?? fromHalt?.min;
-  if (max !== undefined && Number.isFinite(max)) t.max = max;
-  if (min !== undefined && Number.isFinite(min)) t.min = min;
-  return t.max === undefined && t.min === undefined ? undefined : t;
-}
-
-function thresholdText(t: { max?: number; min?: number } | undefined): string | undefined {
-  if (!t) return undefined;
-  return [t.min !== undefined ? `≥ ${num(t.min)}` : '', t.max !== undefined ? `≤ ${num(t.max)}` : ''].filter(Boolean).join(' and ');
-}
-
 // ─── timeline ───────────────────────────────────────────────────────────────
 
 function timelineSection(events: readonly RunEvent[], time: TimeFrame): string {
@@ -470,113 +368,6 @@ function timelineSection(events: readonly RunEvent[], time: TimeFrame): string {
   }
   out.push('</tbody></table></div>', '</section>');
   return out.join('\n');
-}
-
-// ─── the spec ───────────────────────────────────────────────────────────────
-
-function specSection(spec: unknown, experiment: string, version: number | undefined): string {
-  const out = ['<section aria-labelledby="h-spec">', `<h2 id="h-spec">The spec that ran</h2>`];
-  if (spec === undefined || spec === null) {
-    out.push(`<p class="note">The spec of <code>${escapeHtml(experiment)}</code> is not available for this run.</p>`);
-  } else {
-    let text: string;
-    try {
-      text = stringify(inSpecOrder(spec), { lineWidth: 0 });
-    } catch {
-      text = JSON.stringify(spec, null, 2);
-    }
-    out.push(
-      `<details open><summary>${escapeHtml(experiment)}${version === undefined ? '' : ` · version ${version}`} (as parsed: durations in ms, tolerances as fractions; secrets redacted)</summary>`,
-      `<pre class="spec">${escapeHtml(text)}</pre>`,
-      '</details>',
-    );
-  }
-  out.push('</section>');
-  return out.join('\n');
-}
-
-/**
- * Keys in the order people write a spec (a jsonb column returns them sorted
- * by length and name): known keys first, in the brief's order, then the rest
- * as they come.
- */
-const SPEC_KEY_ORDER = [
-  'apiVersion', 'name', 'kind', 'metadata', 'spec', 'service', 'environment', 'labels',
-  'source', 'groups', 'steadyState', 'query', 'direction', 'tolerance', 'fault', 'injector', 'params', 'duration',
-  'guardrails', 'onNoData', 'analysis', 'schedule', 'notify',
-];
-
-function inSpecOrder(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(inSpecOrder);
-  const o = record(value);
-  if (!o) return value;
-  const rank = (k: string): number => {
-    const i = SPEC_KEY_ORDER.indexOf(k);
-    return i === -1 ? SPEC_KEY_ORDER.length : i;
-  };
-  const keys = Object.keys(o).sort((a, b) => rank(a) - rank(b));
-  return Object.fromEntries(keys.map((k) => [k, inSpecOrder(o[k])]));
-}
-
-// ─── reading the spec without depending on its exact type ──────────────────
-
-interface MetricSpecView {
-  name: string;
-  query?: string;
-  direction?: string;
-}
-
-interface GuardrailSpecView {
-  name: string;
-  kind: string;
-  max?: number;
-  min?: number;
-  summary: string;
-}
-
-interface SpecView {
-  metrics: MetricSpecView[];
-  guardrails: GuardrailSpecView[];
-}
-
-/**
- * What the report needs from the spec, read structurally: the spec schema
- * grows (SLO and comparison guardrails, query templates), and a report must
- * still render a run recorded under an older or newer shape.
- */
-function specView(spec: unknown): SpecView {
-  const body = record(record(spec)?.spec);
-  const metrics = list(body?.steadyState).flatMap((m): MetricSpecView[] => {
-    const o = record(m);
-    if (!o || typeof o.name !== 'string') return [];
-    return [{ name: o.name, ...(typeof o.query === 'string' ? { query: o.query } : {}), ...(typeof o.direction === 'string' ? { direction: o.direction } : {}) }];
-  });
-  const guardrails = list(body?.guardrails).flatMap((g): GuardrailSpecView[] => {
-    const o = record(g);
-    if (!o || typeof o.name !== 'string') return [];
-    const max = typeof o.max === 'number' ? o.max : undefined;
-    const min = typeof o.min === 'number' ? o.min : undefined;
-    const kind = typeof o.kind === 'string' ? o.kind : 'compare' in o ? 'compare' : 'slo' in o ? 'slo' : 'threshold';
-    let summary: string;
-    if (kind === 'compare') summary = `sequential test on ${String(o.compare)}`;
-    else if (kind === 'slo') {
-      const slo = record(o.slo);
-      const objective = typeof slo?.objective === 'number' ? `${Number((slo.objective * 100).toPrecision(6))}%` : '?';
-      summary = `error budget burn ≥ ${String(o.burnRate)}× of a ${objective} SLO`;
-    } else {
-      summary = `${typeof o.query === 'string' ? o.query : ''} ${thresholdText({ ...(max !== undefined ? { max } : {}), ...(min !== undefined ? { min } : {}) }) ?? ''}`.trim();
-    }
-    return [{ name: o.name, kind, ...(max !== undefined ? { max } : {}), ...(min !== undefined ? { min } : {}), summary }];
-  });
-  return { metrics, guardrails };
-}
-
-function record(v: unknown): Record<string, unknown> | undefined {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
 }
 
 function unique<T>(xs: readonly T[]): T[] {

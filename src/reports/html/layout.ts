@@ -15,18 +15,29 @@ import { escapeHtml } from '../escape.ts';
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 export const PAGE_CSP_HEADER = `${PAGE_CSP}; frame-ancestors 'none'`;
 
-export function htmlPage(title: string, body: string): string {
+/**
+ * The service's own pages (the run index, a live run) load one script, and only
+ * from this origin (`/assets/live-run.js`), which talks only to this origin.
+ * Still no inline script, no eval, nothing from elsewhere.
+ */
+export const LIVE_PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+export const LIVE_PAGE_CSP_HEADER = `${LIVE_PAGE_CSP}; frame-ancestors 'none'`;
+/** The one script the live pages load (src/http/live-script.ts). */
+export const LIVE_SCRIPT_PATH = '/assets/live-run.js';
+
+export function htmlPage(title: string, body: string, opts: { live?: boolean } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${PAGE_CSP}">
+<meta http-equiv="Content-Security-Policy" content="${opts.live ? LIVE_PAGE_CSP : PAGE_CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
 <style>${CSS}</style>
-</head>
+${opts.live ? `<script src="${LIVE_SCRIPT_PATH}" defer></script>
+` : ''}</head>
 <body>
 ${body}
 </body>
@@ -130,4 +141,13 @@ details > summary { cursor: pointer; font-weight: 600; margin-bottom: 8px; }
 .swatch-control { background: var(--control); } .swatch-experiment { background: var(--experiment); }
 footer { margin-top: 40px; color: var(--muted); font-size: 13px; }
 .links a { margin-right: 10px; white-space: nowrap; }
+.topbar { max-width: 1120px; margin: 0 auto; padding: 12px 24px 0; display: flex; gap: 16px; align-items: center; justify-content: space-between; }
+.live-bar { max-width: 1120px; margin: 0 auto; padding: 8px 24px; display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; }
+.live-controls { max-width: 1120px; margin: 0 auto; padding: 0 24px; display: flex; gap: 24px; flex-wrap: wrap; }
+.live-controls form { display: flex; gap: 8px; align-items: center; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
+.live-controls input { font: inherit; padding: 4px 6px; min-width: 16em; }
+[hidden] { display: none !important; }
+button { font: inherit; padding: 4px 12px; cursor: pointer; }
+button.danger { color: #ffffff; background: var(--stop); border: 1px solid var(--stop); border-radius: 4px; }
+.live-message { max-width: 1120px; margin: 4px auto 0; padding: 0 24px; } .live-message.bad { color: var(--bad); }
 `;

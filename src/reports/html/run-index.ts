@@ -1,7 +1,8 @@
 /**
  * The run index page: the most recent runs, newest first, with their state,
- * verdict, experiment, start and duration, and links to each run's reports.
- * Read-only and script-free like the reports; every string escaped.
+ * verdict, experiment, start and duration, and links to each run's page and
+ * reports. Every string escaped. Served by the service, it loads only our
+ * same-origin script, for its Log out button (`live: true`).
  */
 import { escapeHtml } from '../escape.ts';
 import { durationText, timeText } from './format.ts';
@@ -30,14 +31,13 @@ export interface RunIndexOptions {
 }
 
 /** The reports of a run, relative to the service root. */
-export function reportLinks(id: string): { html: string; markdown: string; json: string } {
+export function reportLinks(id: string): { page: string; html: string; markdown: string; json: string } {
   const base = `/api/v1/runs/${encodeURIComponent(id)}`;
-  return { html: `${base}/report.html`, markdown: `${base}/report.md`, json: `${base}/report.json` };
+  return { page: `/runs/${encodeURIComponent(id)}`, html: `${base}/report.html`, markdown: `${base}/report.md`, json: `${base}/report.json` };
 }
 
 export function renderRunIndex(rows: readonly RunIndexRow[], opts: RunIndexOptions): string {
-  const out: string[] = ['<main>'];
-  out.push('<p class="kicker">steadystate</p>');
+  const out: string[] = ['<nav class="topbar"><span class="kicker">steadystate</span><button type="button" data-logout>Log out</button></nav>', '<main>'];
   out.push(`<h1>Recent runs${opts.experiment ? ` of <code>${escapeHtml(opts.experiment)}</code>` : ''}</h1>`);
   out.push(`<p class="note">Newest first, at most ${opts.limit}. Rendered ${escapeHtml(timeText(opts.now.toISOString()))}; reload for news.</p>`);
   if (rows.length === 0) {
@@ -57,7 +57,7 @@ export function renderRunIndex(rows: readonly RunIndexRow[], opts: RunIndexOptio
         `<tr data-run="${escapeHtml(r.id)}">` +
           `<td>${pill(r.state, STATE_TONE[r.state] ?? 'neutral')}</td>` +
           `<td>${r.verdict ? pill(r.verdict, VERDICT_TONE[r.verdict] ?? 'neutral') : '<span class="note">—</span>'}</td>` +
-          `<td class="wrap"><strong>${escapeHtml(r.experiment)}</strong> <span class="note">v${r.version}</span></td>` +
+          `<td class="wrap"><a href="${escapeHtml(links.page)}"><strong>${escapeHtml(r.experiment)}</strong></a> <span class="note">v${r.version}</span></td>` +
           `<td class="mono">${escapeHtml(timeText(r.startedAt).replace(' UTC', ''))}</td>` +
           `<td class="num">${escapeHtml(duration)}</td>` +
           `<td class="wrap">${escapeHtml(truncate(r.reason || '—', 160))}</td>` +
@@ -73,7 +73,7 @@ export function renderRunIndex(rows: readonly RunIndexRow[], opts: RunIndexOptio
     out.push(`<p><a href="/?${escapeHtml(params.toString())}">Older runs →</a></p>`);
   }
   out.push('</main>');
-  return htmlPage('steadystate · recent runs', out.join('\n'));
+  return htmlPage('steadystate · recent runs', out.join('\n'), { live: true });
 }
 
 function truncate(s: string, max: number): string {
