@@ -24,10 +24,10 @@
 import type { Command } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_CODES, TERMINAL_STATES, type TerminalState } from '../engine/types.ts';
 import { parseDuration } from '../lib/duration.ts';
+import { worstExitCode } from './exit-codes.ts';
 import { sleep as realSleep, type SleepFn } from '../lib/retry.ts';
 
-/** Worst first (see the file comment). */
-export const EXIT_SEVERITY: readonly number[] = [4, 2, 1, 3, 0];
+export { EXIT_SEVERITY, worstExitCode } from './exit-codes.ts';
 
 const TERMINAL = new Set<string>(TERMINAL_STATES);
 
@@ -63,15 +63,6 @@ export interface WaitOptions {
   onChange?: (run: RunOutcome) => void;
   /** Per request. Default 10 s. */
   requestTimeoutMs?: number;
-}
-
-/** The worst of several exit codes, by EXIT_SEVERITY. */
-export function worstExitCode(codes: readonly number[]): number {
-  let worst = 0;
-  for (const c of codes) {
-    if (EXIT_SEVERITY.indexOf(c) < EXIT_SEVERITY.indexOf(worst)) worst = c;
-  }
-  return worst;
 }
 
 class BadInput extends Error {}
