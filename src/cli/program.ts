@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { runCommand } from './run-command.ts';
+import { registerServiceCommands } from './service-commands.ts';
 import { registerTokenCommand } from './token-command.ts';
 import { registerWaitCommand } from './wait-command.ts';
 import { validateCommand } from './validate-command.ts';
@@ -72,6 +73,7 @@ export function buildProgram(): Command {
     });
 
   registerTokenCommand(program);
+  registerServiceCommands(program);
   registerWaitCommand(program);
   registerCompareCommand(program);
   registerQueriesCommand(program);
