@@ -80,8 +80,7 @@ export interface ApiResponse<T> {
   body: T;
 }
 
-/** Network error codes worth another attempt; `refused` ones never reached the server. */
-const REFUSED = new Set(['ECONNREFUSED']);
+/** Network error codes worth another attempt (ECONNREFUSED apart: it never reached the server). */
 const TRANSIENT = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
 const DELAYS_MS = [300, 1_000, 2_000];
@@ -107,7 +106,7 @@ function errorText(body: unknown): string {
   const b = body as { message?: unknown; error?: unknown; errors?: unknown };
   const head = typeof b.message === 'string' ? b.message : typeof b.error === 'string' ? b.error : '';
   const issues = Array.isArray(b.errors)
-    ? b.errors.map((e: { path?: unknown; message?: unknown; line?: unknown }) => `\n  ${String(e.path ?? '')}${typeof e.line === 'number' ? ` (line ${e.line})` : ''}: ${String(e.message ?? '')}`).join('')
+    ? b.errors.map((e: { path?: unknown; message?: unknown; line?: unknown }) => `\n  ${typeof e.path === 'string' ? e.path : ''}${typeof e.line === 'number' ? ` (line ${e.line})` : ''}: ${typeof e.message === 'string' ? e.message : ''}`).join('')
     : '';
   return `${head}${issues}`;
 }
