@@ -78,7 +78,7 @@ describe('docs/cli.md and the program agree', () => {
     p.commands.find((c) => c.name() === 'start')?.option('--brand-new-flag', 'new');
     const start = programFlags(p).get('steadystate start');
     assert.ok(start?.has('--brand-new-flag'), 'the parser sees a new flag');
-    assert.notDeepEqual([...(documented.get('steadystate start') ?? [])].sort(), [...start].sort());
+    assert.notDeepEqual([...(documented.get('steadystate start') ?? [])].sort(), [...(start ?? [])].sort());
     const extra = documentedFlags(`${doc}\n### \`steadystate nonsense\`\n\n| flag | meaning |\n| --- | --- |\n| \`--x\` | y |\n`);
     assert.ok(extra.has('steadystate nonsense'));
     assert.notDeepEqual([...extra.keys()].sort(), [...program.keys()].sort());
