@@ -29,7 +29,10 @@ function programFlags(program: Command): Map<string, Set<string>> {
 function documentedFlags(markdown: string): Map<string, Set<string>> {
   const found = new Map<string, Set<string>>();
   let current: Set<string> | undefined;
+  let fenced = false;
   for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) fenced = !fenced;
+    if (fenced) continue;
     const heading = /^### `(steadystate [^`]+)`\s*$/.exec(line);
     if (heading) {
       const name = heading[1] as string;
