@@ -26,20 +26,24 @@
  * them, and `n` is the number of values in both groups; for the sequential
  * methods `n` is the number of looks.
  *
- * Exit codes: 0 when every comparison ran (whatever its verdict); 64 for bad
- * input, with a message naming the flag or the line.
+ * Exit codes, like `run`'s: 0 pass, 1 fail, 3 inconclusive; with `--batch`
+ * the worst verdict of the file (1 > 3 > 0, as `wait` orders them); 64 for bad
+ * input (with `--batch`: any bad line, after the good ones were judged), with
+ * a message naming the flag or the line.
  */
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { EXIT_BAD_INPUT } from '../engine/types.ts';
+import { EXIT_BAD_INPUT, EXIT_CODES } from '../engine/types.ts';
 import { describeError, ValidationError } from '../lib/errors.ts';
-import type { Tolerance } from '../spec/fields.ts';
 import { StatsInputError } from '../stats/errors.ts';
 import { mannWhitney } from '../stats/mann-whitney.ts';
 import { sequentialMean } from '../stats/sequential-mean.ts';
 import { sequentialProportion, type ProportionObservation } from '../stats/sequential-proportion.ts';
 import { sequentialRate } from '../stats/sequential-rate.ts';
 import type { SequentialDirection, SequentialResult } from '../stats/sequential-types.ts';
+import { CompareDataError, numbers, pairs, parseFraction, parseTolerance, readError, readJsonFile, relativeOnly, samePairing, toleranceText } from './compare-input.ts';
+import { worstExitCode } from './exit-codes.ts';
+import type { Tolerance } from '../spec/fields.ts';
 import { judgeMetric, type MetricCheck, type MetricVerdict, type SpreadPolicy } from '../stats/verdict.ts';
 
 export const COMPARE_METHODS = ['paired', 'mann-whitney', 'sequential-rate', 'sequential-mean', 'proportion'] as const;
@@ -79,16 +83,6 @@ export interface CompareResult {
   checks?: MetricCheck[];
   mde?: number | null;
   units?: MetricVerdict['units'];
-}
-
-/** Bad data for one comparison; `where` names the flag or field it came from. */
-class CompareDataError extends Error {
-  constructor(
-    readonly where: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export function registerCompareCommand(program: Command): void {
@@ -148,7 +142,12 @@ export async function compareCommand(raw: RawOptions): Promise<number> {
     throw err;
   }
   process.stdout.write(raw.json === true ? `${toJson(result)}\n` : `${humanLine(result)}\n`);
-  return 0;
+  return verdictExitCode(result.verdict);
+}
+
+/** A verdict's exit code, as `run` exits on the run's verdict. */
+export function verdictExitCode(verdict: CompareResult['verdict']): number {
+  return verdict === 'pass' ? EXIT_CODES.passed : verdict === 'fail' ? EXIT_CODES.failed : EXIT_CODES.inconclusive;
 }
 
 /** Judge one pair of samples; throws CompareDataError (bad data) or StatsInputError. */
@@ -277,6 +276,7 @@ async function runBatch(file: string, opts: CompareOptions): Promise<number> {
     throw new ValidationError([{ path: '--batch', message: readError(file, err) }]);
   }
   let bad = false;
+  const codes: number[] = [];
   const lines = text.split(/\r?\n/);
   for (const [index, line] of lines.entries()) {
     if (line.trim() === '') continue;
@@ -297,6 +297,7 @@ async function runBatch(file: string, opts: CompareOptions): Promise<number> {
       if (!('experiment' in obj)) throw new CompareDataError('experiment', 'missing');
       const result = compare(obj.control, obj.experiment, opts);
       process.stdout.write(`${toJson({ id, ...result })}\n`);
+      codes.push(verdictExitCode(result.verdict));
     } catch (err) {
       if (!(err instanceof CompareDataError || err instanceof StatsInputError)) throw err;
       bad = true;
@@ -306,7 +307,7 @@ async function runBatch(file: string, opts: CompareOptions): Promise<number> {
       process.stderr.write(`steadystate: ${file}:${lineNo}: ${message}\n`);
     }
   }
-  return bad ? EXIT_BAD_INPUT : 0;
+  return bad ? EXIT_BAD_INPUT : worstExitCode(codes);
 }
 
 function parseOptions(raw: RawOptions): CompareOptions {
@@ -332,80 +333,6 @@ function parseOptions(raw: RawOptions): CompareOptions {
     issues.push({ path: '--window-steps', message: `must be an integer ≥ 1 or "unknown", got "${windowText}"` });
   }
   return { method: raw.method, alpha, direction: raw.direction, tolerance: tolerance!, split: split!, minSamples, windowSteps, spread: raw.spread ?? 'report' };
-}
-
-function parseTolerance(s: string): Tolerance | null {
-  const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(s);
-  if (pct) return { kind: 'relative', value: Number(pct[1]) / 100 };
-  if (s.trim() === '') return null;
-  const v = Number(s);
-  return Number.isFinite(v) && v >= 0 ? { kind: 'absolute', value: v } : null;
-}
-
-function parseFraction(s: string): number | null {
-  const pct = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(s);
-  if (pct) return Number(pct[1]) / 100;
-  if (s.trim() === '') return null;
-  const v = Number(s);
-  return Number.isFinite(v) ? v : null;
-}
-
-function relativeOnly(t: Tolerance, method: string): number {
-  if (t.kind === 'relative' || t.value === 0) return t.value;
-  throw new CompareDataError('--tolerance', `${method} needs a relative tolerance (e.g. 5%)`);
-}
-
-function toleranceText(t: Tolerance): string {
-  return t.kind === 'relative' ? `${Number((t.value * 100).toPrecision(6))}%` : String(t.value);
-}
-
-async function readJsonFile(file: string, flag: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ValidationError([{ path: flag, message: readError(file, err) }]);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new ValidationError([{ path: flag, message: `${file} is not JSON: ${describeError(err)}` }]);
-  }
-}
-
-function readError(file: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return `${file}: file not found`;
-  if (code === 'EISDIR') return `${file}: is a directory`;
-  return `${file}: cannot read: ${code ?? describeError(err)}`;
-}
-
-function numbers(v: unknown, where: string): number[] {
-  if (!Array.isArray(v)) throw new CompareDataError(where, 'must be a JSON array of numbers');
-  return v.map((x: unknown, i) => {
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new CompareDataError(where, `element ${i} is ${JSON.stringify(x)}, not a finite number`);
-    return x;
-  });
-}
-
-function pairs(v: unknown, where: string): { errors: number; total: number }[] {
-  if (!Array.isArray(v)) throw new CompareDataError(where, 'must be a JSON array of [errors, total] pairs');
-  return v.map((x: unknown, i) => {
-    if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'number' || typeof x[1] !== 'number') {
-      throw new CompareDataError(where, `element ${i} is ${JSON.stringify(x)}, not an [errors, total] pair of numbers`);
-    }
-    const [errors, total] = x as [number, number];
-    if (!(Number.isFinite(errors) && Number.isFinite(total) && errors >= 0 && total >= errors)) {
-      throw new CompareDataError(where, `element ${i} is [${errors}, ${total}]: need 0 ≤ errors ≤ total`);
-    }
-    return { errors, total };
-  });
-}
-
-function samePairing(nc: number, ne: number, names: { control: string; experiment: string }): void {
-  if (nc !== ne) {
-    throw new CompareDataError(names.experiment, `has ${ne} looks and ${names.control} has ${nc}: sequential methods pair the two groups look by look`);
-  }
 }
 
 /** JSON with ±Infinity (open interval ends, an infinite ratio) as null. */

@@ -1,94 +1,13 @@
 /**
- * The `steadystate` command line. Exit codes are a contract (shared/BRIEF.md):
+ * The `steadystate` process: parses argv with the program (program.ts) and
+ * turns errors into exit codes. Exit codes are a contract (shared/BRIEF.md):
  * run → 0 passed, 1 failed, 2 halted, 3 inconclusive, 4 errored/aborted;
  * 64 for bad input anywhere.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { CommanderError } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_CODES } from '../engine/types.ts';
 import { ConfigError, ValidationError } from '../lib/errors.ts';
-import { registerCompareCommand } from './compare-command.ts';
-import { registerQueriesCommand } from './queries-command.ts';
-import { runCommand } from './run-command.ts';
-import { registerTokenCommand } from './token-command.ts';
-import { registerWaitCommand } from './wait-command.ts';
-import { validateCommand } from './validate-command.ts';
-
-export function buildProgram(): Command {
-  const program = new Command('steadystate')
-    .description('Chaos experiments run as controlled experiments, judged with statistics, halted by themselves.')
-    .version('0.1.0')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
-  program
-    .command('validate')
-    .description('check experiment specs; prints FILE:LINE path: message for every problem')
-    .argument('<files...>', 'experiment spec files (YAML or JSON)')
-    .action(async (files: string[]) => {
-      process.exitCode = await validateCommand(files);
-    });
-
-  program
-    .command('run')
-    .description('run one experiment to its end')
-    .argument('<file>', 'experiment spec file')
-    .option('--json', 'print one JSON object with the run on stdout')
-    .option('--report-dir <dir>', 'directory for the JSON and Markdown reports', 'reports')
-    .option('--allow-command', 'let the command injector run the programs this spec names (off otherwise, unless STEADYSTATE_COMMAND_ALLOW lists them)')
-    .action(async (file: string, opts: { json?: boolean; reportDir: string; allowCommand?: boolean }) => {
-      process.exitCode = await runCommand(file, { json: opts.json === true, reportDir: opts.reportDir, allowCommand: opts.allowCommand === true });
-    });
-
-  program
-    .command('proxy')
-    .description('the HTTP fault proxy: splits traffic into control/experiment groups and injects faults into the experiment group')
-    .requiredOption('--listen <host:port>', 'address for proxied traffic')
-    .requiredOption('--upstream <url>', 'the service behind the proxy')
-    .requiredOption('--admin <host:port>', 'address of the admin API and /metrics')
-    .addOption(new Option('--control-percent <n>', 'share of traffic in the control group').default('5'))
-    .addOption(new Option('--experiment-percent <n>', 'share of traffic in the experiment group').default('5'))
-    .option('--sticky-header <name>', 'header whose value keeps a user in one group (default: client address)')
-    .option('--admin-host <name...>', 'host names the admin API answers to besides IP addresses and localhost (DNS rebinding defence)')
-    .action(async (opts: ProxyCliOptions) => {
-      const { runProxyCommand } = await import('../proxy/command.ts');
-      await runProxyCommand(opts);
-    });
-
-  program
-    .command('serve')
-    .description('the HTTP service (API, webhooks, scheduler)')
-    .option('--listen <host:port>', 'listen address (env STEADYSTATE_LISTEN, default 127.0.0.1:8080)')
-    .action(async (opts: { listen?: string }) => {
-      const { serveCommand } = await import('./serve-command.ts');
-      await serveCommand(opts);
-    });
-
-  program
-    .command('demo')
-    .description('the whole loop on one machine with embedded defaults')
-    .addOption(new Option('--source <kind>', 'metrics from a real Prometheus or the embedded scraper (default: prometheus when on PATH)').choices(['prometheus', 'scrape']))
-    .option('--report-dir <dir>', 'where the demo writes its reports', 'reports/demo')
-    .action(async (opts: { source?: 'prometheus' | 'scrape'; reportDir: string }) => {
-      const { demoCommand } = await import('./demo-command.ts');
-      process.exitCode = await demoCommand(opts);
-    });
-
-  registerTokenCommand(program);
-  registerWaitCommand(program);
-  registerCompareCommand(program);
-  registerQueriesCommand(program);
-  return program;
-}
-
-export interface ProxyCliOptions {
-  listen: string;
-  upstream: string;
-  admin: string;
-  controlPercent: string;
-  experimentPercent: string;
-  stickyHeader?: string;
-  adminHost?: string[];
-}
+import { buildProgram } from './program.ts';
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();

@@ -5,6 +5,7 @@
  * long as the close takes, because leaving a fault behind is worse than a
  * slow exit.
  */
+import { hostname, userInfo } from 'node:os';
 import { EXIT_BAD_INPUT, EXIT_CODES, type TerminalState } from '../engine/types.ts';
 import { executeRun } from '../engine/run-engine.ts';
 import { createInjector } from '../injectors/registry.ts';
@@ -27,6 +28,17 @@ export interface RunCommandOptions {
    * environment). Without it, only STEADYSTATE_COMMAND_ALLOW's programs run.
    */
   allowCommand?: boolean;
+}
+
+/** Who started a run from this command line: `cli:USER@HOST`, recorded in the run's first event. */
+export function cliActor(): string {
+  let user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry for this uid (containers): keep the environment's name.
+  }
+  return `cli:${user}@${hostname()}`;
 }
 
 /** The CLI's policy: the same STEADYSTATE_* variables as the service, plus --allow-command. */
@@ -78,13 +90,12 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
         source,
         injector,
         logger,
+        // Progress goes to stderr always: `--json` owns stdout only (docs/cli.md).
         onEvent: (event) => {
-          if (!opts.json || process.env.STEADYSTATE_PROGRESS === '1') {
-            process.stderr.write(`[${event.at.slice(11, 19)}] ${event.message}\n`);
-          }
+          if (process.env.STEADYSTATE_PROGRESS !== '0') process.stderr.write(`[${event.at.slice(11, 19)}] ${event.message}\n`);
         },
       },
-      { signal: controller.signal },
+      { signal: controller.signal, actor: cliActor() },
     );
     const reports = await writeRunReports(opts.reportDir, run, experiment);
     if (opts.json) {

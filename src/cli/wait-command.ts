@@ -17,17 +17,24 @@
  * listed (stderr, and `timedOut` in `--json`).
  *
  * Polling backs off from 1 s to at most 10 s (×1.5 each round, with jitter),
- * and rides out 5xx, 429 and network errors until the timeout. The token may
- * come from STEADYSTATE_TOKEN instead of the flag, which keeps it out of the
- * process list and CI logs.
+ * and rides out 5xx and 429 (the server is there, just busy) until the
+ * timeout. A server that cannot be reached is different: an unknown host
+ * fails at once, and refused, reset or timed-out connections fail once
+ * nothing has answered for 10 s (exit 4, naming the server) — a mistyped
+ * `--server` must not look like a slow run for 30 minutes. The server may
+ * come from STEADYSTATE_SERVER or the last `steadystate login`; the token from
+ * STEADYSTATE_TOKEN or the login's credentials file instead of the flag, which
+ * keeps it out of the process list and CI logs.
  */
 import type { Command } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_CODES, TERMINAL_STATES, type TerminalState } from '../engine/types.ts';
 import { parseDuration } from '../lib/duration.ts';
+import { describeNetworkError } from './client.ts';
+import { credentialsPath, readCredentials } from './credentials.ts';
+import { worstExitCode } from './exit-codes.ts';
 import { sleep as realSleep, type SleepFn } from '../lib/retry.ts';
 
-/** Worst first (see the file comment). */
-export const EXIT_SEVERITY: readonly number[] = [4, 2, 1, 3, 0];
+export { EXIT_SEVERITY, worstExitCode } from './exit-codes.ts';
 
 const TERMINAL = new Set<string>(TERMINAL_STATES);
 
@@ -45,8 +52,10 @@ export interface WaitResult {
   exitCode: number;
   timedOut: boolean;
   runs: RunOutcome[];
-  /** Set when the answer is 64: what was wrong. */
+  /** Set when the answer is 64 (what was wrong) or the server could not be reached. */
   error?: string;
+  /** The server could not be reached (exit 4). */
+  unreachable?: boolean;
 }
 
 export interface WaitOptions {
@@ -63,19 +72,21 @@ export interface WaitOptions {
   onChange?: (run: RunOutcome) => void;
   /** Per request. Default 10 s. */
   requestTimeoutMs?: number;
-}
-
-/** The worst of several exit codes, by EXIT_SEVERITY. */
-export function worstExitCode(codes: readonly number[]): number {
-  let worst = 0;
-  for (const c of codes) {
-    if (EXIT_SEVERITY.indexOf(c) < EXIT_SEVERITY.indexOf(worst)) worst = c;
-  }
-  return worst;
+  /** Give up (exit 4) when no request got an answer for this long. Default 10 s. */
+  unreachableMs?: number;
 }
 
 class BadInput extends Error {}
 class Transient extends Error {}
+/** The request got no answer; `fatal` when retrying cannot help (an unknown host). */
+class NoAnswer extends Error {
+  constructor(
+    message: string,
+    readonly fatal: boolean,
+  ) {
+    super(message);
+  }
+}
 
 async function poll(id: string, opts: WaitOptions): Promise<RunOutcome> {
   const doFetch = opts.fetch ?? globalThis.fetch;
@@ -87,7 +98,8 @@ async function poll(id: string, opts: WaitOptions): Promise<RunOutcome> {
       signal: AbortSignal.timeout(opts.requestTimeoutMs ?? 10_000),
     });
   } catch (err) {
-    throw new Transient(`GET /api/v1/runs/${id}: ${err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : 'network error'}`);
+    const net = describeNetworkError(err, opts.server);
+    throw new NoAnswer(`cannot reach the server: ${net.message}`, !net.transient);
   }
   if (res.status === 401 || res.status === 403) throw new BadInput(`the server refused the token (${res.status}); it needs at least the viewer role`);
   if (res.status === 404) throw new BadInput(`run "${id}" not found`);
@@ -121,12 +133,27 @@ export async function waitForRuns(ids: readonly string[], opts: WaitOptions): Pr
   const maxInterval = Math.max(minInterval, opts.maxIntervalMs ?? 10_000);
   const deadline = now() + opts.timeoutMs;
   const runs = new Map<string, RunOutcome>(ids.map((id) => [id, { id, experiment: null, state: null, verdict: null, reason: null, exitCode: null }]));
+  const unreachableMs = opts.unreachableMs ?? 10_000;
   let interval = minInterval;
   let lastTransient: string | undefined;
+  /** When the current stretch of unanswered rounds began. */
+  let silentSince: number | undefined;
 
   for (;;) {
     const pending = [...runs.values()].filter((r) => r.exitCode === null);
+    const roundStart = now();
     const answers = await Promise.allSettled(pending.map((r) => poll(r.id, opts)));
+    const unanswered = answers.filter((a) => a.status === 'rejected' && a.reason instanceof NoAnswer).map((a) => (a as PromiseRejectedResult).reason as NoAnswer);
+    if (unanswered.length === answers.length && unanswered.length > 0) {
+      silentSince ??= roundStart;
+      const first = unanswered[0] as NoAnswer;
+      if (first.fatal || now() - silentSince >= unreachableMs) {
+        const how = first.fatal ? '' : ` (no answer for ${Math.round((now() - silentSince) / 1000)} s)`;
+        return { exitCode: EXIT_CODES.errored, timedOut: false, runs: [...runs.values()], error: `${first.message}${how}; check --server or STEADYSTATE_SERVER`, unreachable: true };
+      }
+    } else {
+      silentSince = undefined;
+    }
     for (const answer of answers) {
       if (answer.status === 'fulfilled') {
         const before = runs.get(answer.value.id);
@@ -178,16 +205,21 @@ export async function waitCommand(ids: string[], opts: WaitCommandOptions, io: W
   if (ids.length === 0) return bad('give at least one run id');
   const unique = [...new Set(ids)];
   for (const id of unique) if (!/^[\x21-\x7e]{1,128}$/.test(id)) return bad(`"${id}" is not a run id`);
-  const server = opts.server ?? env.STEADYSTATE_SERVER;
-  if (!server) return bad('--server URL (or STEADYSTATE_SERVER) is required');
+  const creds = opts.server === undefined && !env.STEADYSTATE_SERVER ? await readCredentials(credentialsPath(env)).catch(() => undefined) : undefined;
+  const server = opts.server ?? (env.STEADYSTATE_SERVER || undefined) ?? creds?.current;
+  if (!server) return bad('--server URL (or STEADYSTATE_SERVER, or a `steadystate login`) is required');
   try {
     const u = new URL(server);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
   } catch {
     return bad(`--server "${server}" is not an http(s) URL`);
   }
-  const token = opts.token ?? env.STEADYSTATE_TOKEN;
-  if (!token) return bad('--token (or STEADYSTATE_TOKEN) is required');
+  const saved = async (): Promise<string | undefined> => {
+    const file = await readCredentials(credentialsPath(env)).catch(() => undefined);
+    return file?.servers[`${new URL(server).origin}${new URL(server).pathname.replace(/\/+$/, '')}`]?.token;
+  };
+  const token = opts.token ?? (env.STEADYSTATE_TOKEN || undefined) ?? (await saved());
+  if (!token) return bad(`--token (or STEADYSTATE_TOKEN, or \`steadystate login --server ${server}\`) is required`);
   const timeoutMs = parseDuration(opts.timeout);
   if (timeoutMs === undefined || timeoutMs <= 0) return bad(`--timeout "${opts.timeout}" is not a duration (e.g. 30m)`);
 
@@ -199,6 +231,10 @@ export async function waitCommand(ids: string[], opts: WaitCommandOptions, io: W
     ...io.wait,
   });
   if (result.exitCode === EXIT_BAD_INPUT) return bad(result.error ?? 'bad input');
+  if (result.unreachable) {
+    err(`steadystate wait: ${result.error ?? 'cannot reach the server'}\n`);
+    return result.exitCode;
+  }
   if (opts.json) {
     out(`${JSON.stringify({ exitCode: result.exitCode, timedOut: result.timedOut, runs: result.runs })}\n`);
   } else {
@@ -220,8 +256,8 @@ export function registerWaitCommand(program: Command, io: WaitIo = {}): void {
     .command('wait')
     .description('block until runs end; exit 0 passed, 1 failed, 2 halted, 3 inconclusive, 4 errored/aborted (worst wins: 4 > 2 > 1 > 3 > 0)')
     .argument('<runIds...>', 'run ids (from the deploy webhook answer or POST /api/v1/experiments/{name}/runs)')
-    .option('--server <url>', 'the steadystate service (env STEADYSTATE_SERVER)')
-    .option('--token <token>', 'API token, viewer role is enough (env STEADYSTATE_TOKEN)')
+    .option('--server <url>', 'the steadystate service (env STEADYSTATE_SERVER; default: the server of the last login)')
+    .option('--token <token>', 'API token, viewer role is enough (env STEADYSTATE_TOKEN; default: the login\'s)')
     .option('--timeout <duration>', 'give up after this long (exit 4)', '30m')
     .option('--json', 'print one JSON object with every run on stdout')
     .action(async (ids: string[], opts: WaitCommandOptions) => {

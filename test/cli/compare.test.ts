@@ -1,8 +1,8 @@
 /**
  * `steadystate compare`, spawned as users and scripts run it
  * (`node bin/steadystate.js compare …`): results on stdout as JSON, one line
- * per comparison, exit 0 when every comparison ran and 64 on bad input with a
- * message naming the flag or the line.
+ * per comparison, exit codes like `run` (0 pass, 1 fail, 3 inconclusive; the
+ * worst of a batch) and 64 on bad input with a message naming the flag or the line.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -49,8 +49,8 @@ void describe('compare --method mann-whitney', { concurrency: true }, () => {
   for (const c of golden.filter((g) => g.alternative === 'two.sided').slice(0, 1)) {
     void it(`reports R's p-value and Hodges–Lehmann shift and interval (${c.name})`, async () => {
       const r = await run(['--method', 'mann-whitney', '--experiment', file(`x-${c.name}.json`, c.x), '--control', file(`y-${c.name}.json`, c.y), '--alpha', String(1 - c.confLevel), '--json']);
-      assert.equal(r.code, 0, r.stderr);
       const out = json(r.stdout);
+      assert.equal(r.code, { pass: 0, fail: 1, inconclusive: 3 }[out.verdict as string], r.stderr);
       assert.equal(out.method, 'mann-whitney');
       assert.equal(out.n, c.x.length + c.y.length);
       assert.ok(Math.abs(out.pValue / c.r.pValue - 1) <= 1e-6, `p ${out.pValue} vs R ${c.r.pValue}`);
@@ -67,11 +67,14 @@ void describe('compare --method mann-whitney', { concurrency: true }, () => {
     const experiment = control.map((v) => v + 30);
     const c = file('mw-c.json', control);
     const e = file('mw-e.json', experiment);
-    const up = json((await run(['--method', 'mann-whitney', '--control', c, '--experiment', e, '--direction', 'increase', '--tolerance', '5%', '--json'])).stdout);
+    const upRun = await run(['--method', 'mann-whitney', '--control', c, '--experiment', e, '--direction', 'increase', '--tolerance', '5%', '--json']);
+    const up = json(upRun.stdout);
     assert.equal(up.verdict, 'fail');
     assert.equal(up.estimate, 30);
-    const down = json((await run(['--method', 'mann-whitney', '--control', c, '--experiment', e, '--direction', 'decrease', '--tolerance', '5%', '--json'])).stdout);
-    assert.equal(down.verdict, 'pass');
+    assert.equal(upRun.code, 1, 'a fail exits 1, like run');
+    const downRun = await run(['--method', 'mann-whitney', '--control', c, '--experiment', e, '--direction', 'decrease', '--tolerance', '5%', '--json']);
+    assert.equal(json(downRun.stdout).verdict, 'pass');
+    assert.equal(downRun.code, 0, 'a pass exits 0');
   });
 });
 
@@ -82,7 +85,7 @@ void describe('compare, sequential methods', { concurrency: true }, () => {
 
   void it('sequential-rate: a 20% drop fails and says at which look it stopped', async () => {
     const r = await run(['--method', 'sequential-rate', '--control', file('r-c.json', control), '--experiment', file('r-e.json', dropped), '--direction', 'decrease', '--json']);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 1, r.stderr);
     const out = json(r.stdout);
     assert.equal(out.method, 'sequential-rate');
     assert.equal(out.n, 120);
@@ -121,7 +124,7 @@ void describe('compare, sequential methods', { concurrency: true }, () => {
 
   void it('without --json prints one human line', async () => {
     const r = await run(['--method', 'sequential-rate', '--control', file('h-c.json', control), '--experiment', file('h-e.json', dropped), '--direction', 'decrease']);
-    assert.equal(r.code, 0);
+    assert.equal(r.code, 1);
     assert.match(r.stdout, /^sequential-rate: fail — estimate 0\.\d+, 95% CI .*stopped at look \d+\n$/);
   });
 });
@@ -148,11 +151,19 @@ void describe('compare --batch', { concurrency: true }, () => {
     assert.match(r.stderr, /batch\.jsonl:6: /);
   });
 
-  void it('all lines good → exit 0', async () => {
-    const batch = file('ok.jsonl', `${JSON.stringify({ id: 1, control: [1, 2, 3, 4, 5, 6], experiment: [2, 3, 4, 5, 6, 7] })}\n`);
-    const r = await run(['--method', 'mann-whitney', '--batch', batch]);
-    assert.equal(r.code, 0, r.stderr);
+  void it('all lines good → the worst verdict: inconclusive (3) with too few samples, fail (1) over it, pass (0) alone', async () => {
+    const few = JSON.stringify({ id: 1, control: [1, 2, 3, 4, 5, 6], experiment: [2, 3, 4, 5, 6, 7] });
+    const control = Array.from({ length: 50 }, (_, i) => 200 + ((i * 7) % 11));
+    const worse = JSON.stringify({ id: 2, control, experiment: control.map((v) => v + 30) });
+    const same = JSON.stringify({ id: 3, control, experiment: control });
+    const r = await run(['--method', 'mann-whitney', '--batch', file('ok.jsonl', `${few}\n`)]);
+    assert.equal(r.code, 3, r.stderr);
     assert.equal(json(r.stdout).id, 1);
+    const mixed = await run(['--method', 'mann-whitney', '--direction', 'increase', '--tolerance', '5%', '--batch', file('mixed.jsonl', `${few}\n${worse}\n${same}\n`)]);
+    assert.deepEqual(mixed.stdout.trim().split('\n').map((l) => JSON.parse(l).verdict), ['inconclusive', 'fail', 'pass']);
+    assert.equal(mixed.code, 1, mixed.stderr);
+    const good = await run(['--method', 'mann-whitney', '--direction', 'increase', '--tolerance', '5%', '--batch', file('good.jsonl', `${same}\n`)]);
+    assert.equal(good.code, 0, good.stderr);
   });
 });
 

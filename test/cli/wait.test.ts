@@ -8,6 +8,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import { EXIT_BAD_INPUT } from '../../src/engine/types.ts';
 import { registerWaitCommand, waitCommand, waitForRuns, worstExitCode } from '../../src/cli/wait-command.ts';
+import { freePort } from '../helpers/ports.ts';
 import { startContractServer, type ContractServer } from '../helpers/contract-server.ts';
 import { addExperiment, genericHeaders, startHookHarness } from '../triggers/helpers.ts';
 
@@ -43,8 +44,12 @@ describe('steadystate wait', () => {
     ...extra,
   });
 
+  /** A loopback port nobody listens on (fetch refuses port 9 itself, so not that one). */
+  let closedPort: number;
+
   before(async () => {
     api = await startContractServer();
+    closedPort = await freePort();
   });
   after(async () => api?.stop());
   afterEach(() => {
@@ -86,13 +91,58 @@ describe('steadystate wait', () => {
     assert.deepEqual(sleeps, [1000, 1500, 2250, 3375, 5063, 7595, 10000, 10000, 10000, 10000]);
   });
 
-  it('rides out 5xx, 429 and refused connections until the timeout', async () => {
-    script({ r: [503, 429, 500, 'passed'] });
-    assert.equal((await waitForRuns(['r'], opts())).exitCode, 0);
-    const dead = await waitForRuns(['r'], opts({ server: 'http://127.0.0.1:9', timeoutMs: 5_000, now: fakeNow(sleepsTotal) }));
+  it('rides out 5xx and 429 (the server is there) until the run ends', async () => {
+    script({ r: [503, 429, 500, 502, 'passed'] });
+    const result = await waitForRuns(['r'], opts());
+    assert.equal(result.exitCode, 0);
+    assert.equal(api.sent('GET').length, 5);
+  });
+
+  it('a refused connection fails with exit 4 once nothing answered for 10 s, not at the 30-minute timeout', async () => {
+    sleeps = [];
+    const dead = await waitForRuns(['r'], opts({ server: `http://127.0.0.1:${closedPort}`, timeoutMs: 30 * 60_000, now: fakeNow(sleepsTotal) }));
     assert.equal(dead.exitCode, 4);
-    assert.equal(dead.timedOut, true);
-    assert.match(dead.error ?? '', /network error/);
+    assert.equal(dead.unreachable, true);
+    assert.equal(dead.timedOut, false);
+    assert.match(dead.error ?? '', /cannot reach the server: nothing listens at 127\.0\.0\.1:\d+ \(connection refused\) \(no answer for 1\d s\)/);
+    const slept = sleepsTotal();
+    assert.ok(slept >= 10_000 && slept < 20_000, `slept ${slept} ms before giving up`);
+  });
+
+  it('an unknown host fails at once (exit 4), without retrying', async () => {
+    sleeps = [];
+    let calls = 0;
+    const noSuchHost: typeof fetch = async () => {
+      calls++;
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND steadystate.invalid'), { code: 'ENOTFOUND' }) });
+    };
+    const dead = await waitForRuns(['r'], opts({ server: 'http://steadystate.invalid', fetch: noSuchHost }));
+    assert.equal(dead.exitCode, 4);
+    assert.equal(calls, 1);
+    assert.deepEqual(sleeps, []);
+    assert.match(dead.error ?? '', /cannot resolve "steadystate\.invalid"/);
+  });
+
+  it('an answer between silences resets the 10 s: a restarting server is waited for', async () => {
+    script({ r: [...Array(6).fill('injecting'), 'passed'] });
+    let n = 0;
+    // Refused, answered, refused, answered… : never 10 s without an answer.
+    const flaky: typeof fetch = async (input, init) => {
+      if (n++ % 2 === 0) throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+      return fetch(input, init);
+    };
+    const result = await waitForRuns(['r'], opts({ fetch: flaky, now: fakeNow(sleepsTotal), maxIntervalMs: 3_000 }));
+    assert.equal(result.exitCode, 0, JSON.stringify(result));
+    assert.ok(sleepsTotal() > 20_000, `the refusals spread over ${sleepsTotal()} ms, more than 10 s`);
+  });
+
+  it('the command says which server it could not reach, and returns 4 within seconds (real clock)', async () => {
+    const lines: string[] = [];
+    const started = Date.now();
+    const code = await waitCommand(['r'], { server: `http://127.0.0.1:${closedPort}`, token: TOKEN, timeout: '30m' }, { stdout: (s) => lines.push(s), stderr: (s) => lines.push(s), env: {}, wait: { unreachableMs: 2_000 } });
+    assert.equal(code, 4);
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    assert.match(lines.join(''), /^steadystate wait: cannot reach the server: nothing listens at 127\.0\.0\.1:\d+ .*check --server or STEADYSTATE_SERVER\n$/);
   });
 
   it('times out with exit 4, naming the runs still active', async () => {
