@@ -6,24 +6,22 @@
  * applied to the experiment group only. Control gets the same treatment minus
  * the fault, which is what makes the comparison fair.
  *
- * Two listeners: the data plane (clients) and the admin API (steadystate).
- * Forwarding is @fastify/reply-from over undici; we only decide what to do
- * before it forwards.
+ * Two listeners: the data plane (clients, plain node:http and undici, see
+ * data-plane.ts) and the admin API (steadystate, fastify).
  */
 import { type EventEmitter, setMaxListeners } from 'node:events';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import replyFrom from '@fastify/reply-from';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { AppError, ConfigError } from '../lib/errors.ts';
+import { ConfigError } from '../lib/errors.ts';
 import { httpUrl } from '../spec/fields.ts';
 import { buildAdminApp } from './admin-api.ts';
-import { createFastify } from './fastify-app.ts';
-import { type FaultWindowEvents, FaultWindows, pickFault } from './fault-windows.ts';
-import { assignGroup, GROUP_HEADER, type Group, type GroupSplit, splitFromPercents } from './groups.ts';
-import { createProxyMetrics, type ProxyMetrics } from './proxy-metrics.ts';
+import { createDataPlane } from './data-plane.ts';
+import { type FaultWindowEvents, FaultWindows } from './fault-windows.ts';
+import { splitFromPercents } from './groups.ts';
+import { createProxyMetrics } from './proxy-metrics.ts';
 import { toValidationError } from './zod-issues.ts';
 
 export interface HostPort {
@@ -117,7 +115,15 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   // Every held request listens on it: thousands of listeners are expected, not a leak.
   setMaxListeners(0, shutdown.signal);
 
-  const data = buildDataPlane(cfg, { windows, metrics, logger, shutdown: shutdown.signal });
+  const data = createDataPlane({
+    upstream: cfg.upstream,
+    split: splitFromPercents(cfg.controlPercent, cfg.experimentPercent),
+    stickyHeader: cfg.stickyHeader,
+    windows,
+    metrics,
+    logger,
+    shutdown: shutdown.signal,
+  });
   const admin = buildAdminApp({ windows, metrics, logger, hostNames: [cfg.admin.host, ...cfg.adminHosts] });
 
   let closing: Promise<void> | undefined;
@@ -131,15 +137,15 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   };
 
   try {
-    await listen(data, cfg.listen, 'listen');
+    await listenServer(data.server, cfg.listen, 'listen');
     await listen(admin, cfg.admin, 'admin');
   } catch (err) {
     await close();
     throw err;
   }
   const proxy: FaultProxy = {
-    listenUrl: urlOf(data, cfg.listen.host),
-    adminUrl: urlOf(admin, cfg.admin.host),
+    listenUrl: urlOf(data.server, cfg.listen.host),
+    adminUrl: urlOf(admin.server, cfg.admin.host),
     events: windows.events,
     close,
   };
@@ -158,126 +164,21 @@ async function listen(app: FastifyInstance, at: HostPort, what: string): Promise
   }
 }
 
-function urlOf(app: FastifyInstance, host: string): string {
-  const { port } = app.server.address() as AddressInfo;
+export async function listenServer(server: Server, at: HostPort, what: string): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: at.host, port: at.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    throw new ConfigError(`fault proxy: cannot listen on ${what} address ${at.host}:${at.port}: ${(err as Error).message}`, err);
+  }
+}
+
+export function urlOf(server: Server, host: string): string {
+  const { port } = server.address() as AddressInfo;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
-interface DataPlaneDeps {
-  windows: FaultWindows;
-  metrics: ProxyMetrics;
-  logger: Logger | undefined;
-  shutdown: AbortSignal;
-}
-
-function buildDataPlane(cfg: ResolvedOptions, deps: DataPlaneDeps): FastifyInstance {
-  const { windows, metrics, shutdown } = deps;
-  const split: GroupSplit = splitFromPercents(cfg.controlPercent, cfg.experimentPercent);
-  const stickyHeader = cfg.stickyHeader;
-
-  // Proxied paths are whatever clients send: no cap below what HTTP servers usually accept.
-  const app = createFastify(deps.logger, 'proxy-data', 8192);
-
-  void app.register(replyFrom, {
-    base: cfg.upstream,
-    disableRequestLogging: true,
-    // No retries: reply-from by default retries a GET that got 503 up to ten times, which would
-    // hide the very errors an experiment measures and multiply load on a struggling service.
-    retryMethods: [],
-  });
-
-  // Bodies pass through as streams, whatever their type or size: the proxy is not the place to parse them.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
-    const status = err instanceof AppError ? err.httpStatus : err.statusCode;
-    if (status !== undefined && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: 'bad_request', message: err.message });
-    }
-    request.log.warn({ err }, 'proxy could not forward the request');
-    return reply.code(502).send({ error: 'bad_gateway', message: 'the fault proxy could not forward the request' });
-  });
-
-  const groupOf = (request: FastifyRequest): Group => {
-    let key: string | undefined;
-    if (stickyHeader) {
-      const value = request.headers[stickyHeader];
-      key = Array.isArray(value) ? value.join(',') : value;
-    }
-    // request.ip is the socket's peer: trustProxy is off, so a client cannot pick its key via X-Forwarded-For.
-    return assignGroup(key || request.ip || '', split);
-  };
-
-  const forward = (reply: FastifyReply, group: Group): FastifyReply =>
-    reply.from(undefined, {
-      rewriteRequestHeaders: (_request, headers) => ({ ...headers, [GROUP_HEADER]: group }),
-      onError: (r, { error }) => {
-        r.request.log.warn({ err: error }, 'upstream request failed');
-        void r.code(502).send({ error: 'bad_gateway', message: 'upstream request failed' });
-      },
-    });
-
-  const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const started = performance.now();
-    const res = reply.raw;
-    const method = request.raw.method ?? 'GET';
-    const group = groupOf(request);
-    let outcome: 'aborted' | undefined;
-    let clientGone = false;
-    // 'close' comes once per response, after a normal finish or when the connection dies first.
-    res.once('close', () => {
-      const code = outcome ?? (res.writableFinished ? String(res.statusCode) : '499');
-      if (!res.writableFinished) clientGone = true;
-      metrics.observeRequest(group, method, code, (performance.now() - started) / 1000);
-    });
-
-    const window = group === 'experiment' ? windows.active() : undefined;
-    if (!window || !window.matches(method, pathOf(request.raw.url))) return forward(reply, group);
-
-    const f = window.fault;
-    if (f.latencyMs !== undefined && f.latencyMs > 0) {
-      const jitter = f.jitterMs ?? 0;
-      const delay = Math.max(0, f.latencyMs + (Math.random() * 2 - 1) * jitter);
-      metrics.faultInjected(group, 'latency');
-      try {
-        await sleep(delay, undefined, { signal: shutdown });
-      } catch {
-        // Shutting down: stop holding the request.
-      }
-      if (clientGone) {
-        reply.hijack();
-        return reply;
-      }
-    }
-
-    // Re-checked after the delay: no fault after the deadline, even for a request that arrived before it.
-    const fault = windows.active() === window ? pickFault(Math.random(), f) : undefined;
-    if (fault === 'abort') {
-      outcome = 'aborted';
-      metrics.faultInjected(group, 'abort');
-      reply.hijack();
-      request.raw.socket.destroy();
-      return reply;
-    }
-    if (fault === 'error') {
-      metrics.faultInjected(group, 'error');
-      return reply
-        .code(f.errorStatus)
-        .header('x-steadystate-fault', 'error')
-        .send({ error: 'injected_fault', message: `fault injected by steadystate window ${window.id}` });
-    }
-    return forward(reply, group);
-  };
-
-  app.all('/*', handle);
-  // Methods fastify does not route (WebDAV's PROPFIND and the like) end up here: forward them too.
-  app.setNotFoundHandler(handle);
-  return app;
-}
-
-function pathOf(url: string | undefined): string {
-  if (!url) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

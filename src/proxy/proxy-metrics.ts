@@ -27,7 +27,15 @@ export interface ProxyMetrics {
   setWindowOpen(open: boolean): void;
 }
 
-export function createProxyMetrics(): ProxyMetrics {
+export interface ProxyMetricsOptions {
+  /**
+   * Whether this registry carries `steadystate_proxy_window_open`. With workers the primary owns the
+   * windows and the gauge; workers count requests only, and their counts are summed.
+   */
+  windowGauge?: boolean;
+}
+
+export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics {
   const registry = new Registry();
   const requests = new Counter({
     name: 'steadystate_proxy_requests_total',
@@ -48,29 +56,46 @@ export function createProxyMetrics(): ProxyMetrics {
     labelNames: ['group', 'fault'] as const,
     registers: [registry],
   });
-  const windowOpen = new Gauge({
-    name: 'steadystate_proxy_window_open',
-    help: '1 while a fault window is open, else 0.',
-    registers: [registry],
-  });
-  windowOpen.set(0);
+  const windowOpen = opts.windowGauge === false ? undefined : createWindowGauge(registry);
   // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
   for (const group of ['control', 'experiment'] as const) {
     duration.zero({ group });
     for (const fault of ['latency', 'error', 'abort'] as const) faults.inc({ group, fault }, 0);
   }
 
+  // Label objects are made once per combination and reused: this runs on every proxied request.
+  const requestLabels = new Map<string, { group: Group; method: string; code: string }>();
+  const groupLabels = { control: { group: 'control' }, experiment: { group: 'experiment' }, none: { group: 'none' } } as const;
   return {
     registry,
     observeRequest(group, method, code, seconds) {
-      requests.inc({ group, method: methodLabel(method), code });
-      duration.observe({ group }, seconds);
+      const m = methodLabel(method);
+      const key = `${group} ${m} ${code}`;
+      let labels = requestLabels.get(key);
+      if (labels === undefined) {
+        labels = { group, method: m, code };
+        // Codes are three digits or a word: a few hundred combinations at most.
+        requestLabels.set(key, labels);
+      }
+      requests.inc(labels);
+      duration.observe(groupLabels[group], seconds);
     },
     faultInjected(group, fault) {
       faults.inc({ group, fault });
     },
     setWindowOpen(open) {
-      windowOpen.set(open ? 1 : 0);
+      windowOpen?.set(open ? 1 : 0);
     },
   };
+}
+
+/** `steadystate_proxy_window_open`, 0 until a window opens. */
+export function createWindowGauge(registry: Registry): Gauge {
+  const gauge = new Gauge({
+    name: 'steadystate_proxy_window_open',
+    help: '1 while a fault window is open, else 0.',
+    registers: [registry],
+  });
+  gauge.set(0);
+  return gauge;
 }
