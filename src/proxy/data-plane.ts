@@ -49,10 +49,23 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     res.end(text);
   };
 
+  // A dead upstream fails every request: one log line per failure would cost more than the proxying
+  // (profiled: half the CPU went to serialising errors), so the first is logged, then one a second with a count.
+  let failures = 0;
+  let lastLogged = 0;
+  const upstreamFailed = (err: Error): void => {
+    failures++;
+    const now = Date.now();
+    if (now - lastLogged < 1_000) return;
+    log?.warn({ err, failures }, 'upstream request failed');
+    failures = 0;
+    lastLogged = now;
+  };
+
   const forward = (req: IncomingMessage, res: ServerResponse, headers: string[], group: Group, hasBody: boolean): void => {
     headers.push(GROUP_HEADER, group);
     forwarder.forward(req, res, headers, hasBody, (err) => {
-      log?.warn({ err }, 'upstream request failed');
+      upstreamFailed(err);
       send(res, 502, { error: 'bad_gateway', message: 'upstream request failed' });
     });
   };

@@ -9,95 +9,21 @@
  * Two listeners: the data plane (clients, plain node:http and undici, see
  * data-plane.ts) and the admin API (steadystate, fastify).
  */
-import { type EventEmitter, setMaxListeners } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
-import { z } from 'zod';
-import { ConfigError } from '../lib/errors.ts';
-import { httpUrl } from '../spec/fields.ts';
+import { setMaxListeners } from 'node:events';
 import { buildAdminApp } from './admin-api.ts';
 import { createDataPlane } from './data-plane.ts';
-import { type FaultWindowEvents, FaultWindows } from './fault-windows.ts';
+import { FaultWindows } from './fault-windows.ts';
 import { splitFromPercents } from './groups.ts';
+import { startProxyCluster } from './proxy-cluster.ts';
 import { createProxyMetrics } from './proxy-metrics.ts';
-import { toValidationError } from './zod-issues.ts';
+import { type FaultProxy, type FaultProxyOptions, listenFastify, listenServer, parseProxyOptions, urlOf } from './proxy-options.ts';
 
-export interface HostPort {
-  host: string;
-  /** 0 lets the OS pick; the real port is in the returned URLs. */
-  port: number;
-}
-
-export interface FaultProxyOptions {
-  listen: HostPort;
-  admin: HostPort;
-  /** Origin of the service behind the proxy, e.g. http://127.0.0.1:3000. */
-  upstream: string;
-  /** Share of traffic in the control group, in percent. Default 5. */
-  controlPercent?: number;
-  /** Share of traffic in the experiment group, in percent. Default 5. */
-  experimentPercent?: number;
-  /** Header whose value is the sticky key (e.g. x-user-id); without it, or when absent, the client address. */
-  stickyHeader?: string;
-  /** Names the admin API answers to besides IP addresses, localhost and `admin.host` (DNS rebinding defence). */
-  adminHosts?: string[];
-  logger?: Logger;
-}
-
-export interface FaultProxy {
-  /** Where clients send traffic, with the real port. */
-  listenUrl: string;
-  /** The admin API, with the real port. */
-  adminUrl: string;
-  /** `opened` / `closed` per fault window, for tests and logs. */
-  events: EventEmitter<FaultWindowEvents>;
-  /** Closes the open window, then both listeners. Safe to call twice. */
-  close(): Promise<void>;
-}
-
-/** RFC 9110 token. */
-const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-const hostPort = z.strictObject({
-  host: z.string().min(1),
-  port: z.int().min(0).max(65_535),
-});
-const percent = z.number().min(0).max(100);
-
-const optionsSchema = z
-  .object({
-    listen: hostPort,
-    admin: hostPort,
-    upstream: httpUrl.refine((s) => {
-      // zod runs this even when httpUrl already failed, so the URL may not parse.
-      if (!URL.canParse(s)) return true;
-      const u = new URL(s);
-      return u.pathname === '/' && u.search === '' && u.hash === '';
-    }, 'must be an origin such as http://127.0.0.1:3000 (a path prefix is not supported)'),
-    controlPercent: percent.default(5),
-    experimentPercent: percent.default(5),
-    adminHosts: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'must be a host name')).default([]),
-    stickyHeader: z
-      .string()
-      .regex(HEADER_NAME_RE, 'must be an HTTP header name')
-      .transform((h) => h.toLowerCase())
-      .optional(),
-  })
-  .superRefine((o, ctx) => {
-    if (o.controlPercent + o.experimentPercent > 100) {
-      ctx.addIssue({ code: 'custom', path: ['experimentPercent'], message: 'controlPercent + experimentPercent must not exceed 100' });
-    }
-  });
-
-type ResolvedOptions = z.output<typeof optionsSchema>;
+export type { FaultProxy, FaultProxyOptions, HostPort } from './proxy-options.ts';
 
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const { logger, ...rest } = opts;
-  const parsed = optionsSchema.safeParse(rest);
-  if (!parsed.success) throw toValidationError(parsed.error);
-  const cfg = parsed.data;
+  const cfg = parseProxyOptions(rest);
+  if (cfg.workers > 1) return startProxyCluster(cfg, logger);
   const log = logger?.child({ component: 'fault-proxy' });
 
   const metrics = createProxyMetrics();
@@ -138,7 +64,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
 
   try {
     await listenServer(data.server, cfg.listen, 'listen');
-    await listen(admin, cfg.admin, 'admin');
+    await listenFastify(admin, cfg.admin, 'admin');
   } catch (err) {
     await close();
     throw err;
@@ -156,29 +82,3 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   return proxy;
 }
 
-async function listen(app: FastifyInstance, at: HostPort, what: string): Promise<void> {
-  try {
-    await app.listen({ host: at.host, port: at.port });
-  } catch (err) {
-    throw new ConfigError(`fault proxy: cannot listen on ${what} address ${at.host}:${at.port}: ${(err as Error).message}`, err);
-  }
-}
-
-export async function listenServer(server: Server, at: HostPort, what: string): Promise<void> {
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: at.host, port: at.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    throw new ConfigError(`fault proxy: cannot listen on ${what} address ${at.host}:${at.port}: ${(err as Error).message}`, err);
-  }
-}
-
-export function urlOf(server: Server, host: string): string {
-  const { port } = server.address() as AddressInfo;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
