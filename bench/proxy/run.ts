@@ -1,6 +1,8 @@
 /**
  * npm run bench:proxy [-- --rounds 3 --duration 5 --connections 20 --quick]
  *
+ * `--duration` is in one-second slices per target, taken in rotation.
+ *
  * Direct vs a minimal pass-through Node proxy vs `steadystate proxy` at 1 and
  * 2 workers, side by side in each round against one trivial upstream, all on
  * loopback, every process a child of its own (the bench is the load
@@ -42,13 +44,39 @@ const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const signed = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(2)}` : '–');
 
-async function measure(target: Child, rate?: number): Promise<Measured> {
-  const pid = target.proc.pid as number;
-  const cpu0 = cpuSeconds(pid);
-  const r = await runLoad({ url: target.url, connections, durationS, rate, users });
-  const cpu1 = cpuSeconds(pid);
-  const cpuUsPerRequest = cpu0 !== undefined && cpu1 !== undefined && r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : undefined;
-  return { ...r, cpuUsPerRequest };
+/**
+ * Measures `targets` side by side: one-second slices in rotation, `durationS` slices each, so that a
+ * neighbour's burst on a shared machine lands on all of them rather than on whichever ran then.
+ */
+async function measureSideBySide(targets: Child[], rate?: number): Promise<Measured[]> {
+  const acc = targets.map(() => ({ requests: 0, errors: 0, non2xx: 0, cpu: 0, cpuKnown: true, p50: [] as number[], p99: [] as number[] }));
+  for (let slice = 0; slice < durationS; slice++) {
+    for (const [i, target] of targets.entries()) {
+      const a = acc[i] as (typeof acc)[number];
+      const pid = target.proc.pid as number;
+      const cpu0 = cpuSeconds(pid);
+      const r = await runLoad({ url: target.url, connections, durationS: 1, rate, users });
+      const cpu1 = cpuSeconds(pid);
+      a.requests += r.requests;
+      a.errors += r.errors;
+      a.non2xx += r.non2xx;
+      if (cpu0 === undefined || cpu1 === undefined) a.cpuKnown = false;
+      else a.cpu += cpu1 - cpu0;
+      a.p50.push(r.p50);
+      a.p99.push(r.p99);
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+  return acc.map((a) => ({
+    requests: a.requests,
+    rps: a.requests / durationS,
+    // The median slice's percentile: one disturbed slice does not move it.
+    p50: median(a.p50),
+    p99: median(a.p99),
+    errors: a.errors,
+    non2xx: a.non2xx,
+    cpuUsPerRequest: a.cpuKnown && a.requests > 0 ? (a.cpu * 1e6) / a.requests : undefined,
+  }));
 }
 
 function row(name: string, m: Measured, direct: Measured, minimal: Measured | undefined): string {
@@ -83,14 +111,14 @@ try {
   const ratios1: number[] = [];
   const ratios2: number[] = [];
   const added50: number[] = [];
+  const minimalAdded50: number[] = [];
+  const cpuRatios: number[] = [];
   for (let round = 1; round <= rounds; round++) {
     // Warm-up: JIT and keep-alive pools, not measured.
-    for (const t of [direct, minimal, ours1, ours2]) await runLoad({ url: t.url, connections, durationS: 1, users });
-    const d = await measure(direct);
-    const m = await measure(minimal);
-    const o1 = await measure(ours1);
-    const o2 = await measure(ours2);
+    if (round === 1) for (const t of [direct, minimal, ours1, ours2]) await runLoad({ url: t.url, connections, durationS: 2, users });
+    const [d, m, o1, o2] = (await measureSideBySide([direct, minimal, ours1, ours2])) as [Measured, Measured, Measured, Measured];
     ratios1.push(o1.rps / m.rps);
+    if (o1.cpuUsPerRequest !== undefined && m.cpuUsPerRequest !== undefined) cpuRatios.push(o1.cpuUsPerRequest / m.cpuUsPerRequest);
     ratios2.push(o2.rps / m.rps);
     say(`## Round ${round}: unlimited`);
     say();
@@ -104,9 +132,8 @@ try {
 
     // Half of what the minimal proxy managed in this round: nobody saturated, so the added p50 is the proxy's own cost.
     const rate = Math.max(100, Math.round(m.rps / 2));
-    const dr = await measure(direct, rate);
-    const mr = await measure(minimal, rate);
-    const or = await measure(ours1, rate);
+    const [dr, mr, or] = (await measureSideBySide([direct, minimal, ours1], rate)) as [Measured, Measured, Measured];
+    minimalAdded50.push(mr.p50 - dr.p50);
     added50.push(or.p50 - dr.p50);
     say(`## Round ${round}: rate-limited to ${rate} req/s (half the minimal proxy's capacity)`);
     say();
@@ -122,7 +149,8 @@ try {
   say();
   say(`- steadystate proxy ÷ minimal node proxy, 1 worker: ${range(ratios1, f2)}× (per round: ${ratios1.map(f2).join(', ')})`);
   say(`- steadystate proxy ÷ minimal node proxy, 2 workers: ${range(ratios2, f2)}× (on 2 cores the load generator and upstream share them: reported, not required)`);
-  say(`- p50 added at half the minimal proxy's capacity, 1 worker: ${range(added50, f2)} ms (target ≤ 0.5 ms)`);
+  if (cpuRatios.length > 0) say(`- CPU per request, steadystate proxy (1 worker) ÷ minimal node proxy: ${range(cpuRatios, f2)}× (below 1: cheaper)`);
+  say(`- p50 added at half the minimal proxy's capacity, 1 worker: ${range(added50, f2)} ms (target ≤ 0.5 ms); the minimal proxy's: ${range(minimalAdded50, f2)} ms`);
   mkdirSync('reports/bench', { recursive: true });
   writeFileSync('reports/bench/proxy.md', `${lines.join('\n')}\n`);
   say();
