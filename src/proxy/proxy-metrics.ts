@@ -4,7 +4,8 @@
  * A registry per proxy, never prom-client's global one, so that two proxies
  * (or a proxy and the service) in one process do not mix their counts.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { GroupHistogram } from './group-histogram.ts';
 import type { Group } from './groups.ts';
 
 export type FaultKind = 'latency' | 'error' | 'abort';
@@ -37,19 +38,27 @@ export interface ProxyMetricsOptions {
 
 export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics {
   const registry = new Registry();
-  const requests = new Counter({
+  // Counted per request in a plain Map (prom-client's inc() validates and hashes labels every time); handed
+  // to prom-client when scraped.
+  const requestCounts = new Map<string, { labels: { group: Group; method: string; code: string }; n: number }>();
+  new Counter({
     name: 'steadystate_proxy_requests_total',
     help: 'Requests through the fault proxy, by traffic group, method and the status sent to the client (aborted for injected aborts).',
     labelNames: ['group', 'method', 'code'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, n } of requestCounts.values()) this.inc(labels, n);
+    },
   });
-  const duration = new Histogram({
-    name: 'steadystate_proxy_request_duration_seconds',
-    help: 'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group.',
-    labelNames: ['group'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
+  const duration = new GroupHistogram(
+    'steadystate_proxy_request_duration_seconds',
+    'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group.',
+    DURATION_BUCKETS,
+    registry,
+    // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
+    ['control', 'experiment'],
+  );
   const faults = new Counter({
     name: 'steadystate_proxy_faults_injected_total',
     help: 'Faults the proxy injected, by traffic group and fault (latency, error, abort).',
@@ -57,28 +66,20 @@ export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics
     registers: [registry],
   });
   const windowOpen = opts.windowGauge === false ? undefined : createWindowGauge(registry);
-  // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
   for (const group of ['control', 'experiment'] as const) {
-    duration.zero({ group });
     for (const fault of ['latency', 'error', 'abort'] as const) faults.inc({ group, fault }, 0);
   }
 
-  // Label objects are made once per combination and reused: this runs on every proxied request.
-  const requestLabels = new Map<string, { group: Group; method: string; code: string }>();
-  const groupLabels = { control: { group: 'control' }, experiment: { group: 'experiment' }, none: { group: 'none' } } as const;
   return {
     registry,
     observeRequest(group, method, code, seconds) {
       const m = methodLabel(method);
       const key = `${group} ${m} ${code}`;
-      let labels = requestLabels.get(key);
-      if (labels === undefined) {
-        labels = { group, method: m, code };
-        // Codes are three digits or a word: a few hundred combinations at most.
-        requestLabels.set(key, labels);
-      }
-      requests.inc(labels);
-      duration.observe(groupLabels[group], seconds);
+      const entry = requestCounts.get(key);
+      // Codes are three digits or a word: a few hundred combinations at most.
+      if (entry === undefined) requestCounts.set(key, { labels: { group, method: m, code }, n: 1 });
+      else entry.n++;
+      duration.observe(group, seconds);
     },
     faultInjected(group, fault) {
       faults.inc({ group, fault });

@@ -52,14 +52,18 @@ export async function runProxyWorker(): Promise<void> {
     shutdown.abort();
     // Bounded: a client that never finishes must not keep a worker without a primary alive.
     setTimeout(() => process.exit(0), DRAIN_MS).unref();
-    void data.close().then(() => {
-      if (process.connected) process.disconnect();
-      process.exit(0);
+    // After the requests the abort released have been forwarded: closing the pool first would fail them.
+    setImmediate(() => {
+      void data.close().then(() => {
+        if (process.connected) process.disconnect();
+        process.exit(0);
+      });
     });
   };
 
+  // With a callback a failed send (the primary just died) is reported here instead of crashing the worker.
   const tell = (m: WorkerMessage): void => {
-    if (process.connected) send(m);
+    if (process.connected) send(m, undefined, {}, () => undefined);
   };
   let firstWindow: (() => void) | undefined;
   const gotFirstWindow = new Promise<void>((resolve) => (firstWindow = resolve));
@@ -67,7 +71,7 @@ export async function runProxyWorker(): Promise<void> {
     if (!isPrimaryMessage(m)) return;
     switch (m.t) {
       case 'window':
-        if (!stopping) mirror.apply(m.window, m.leaseMs);
+        if (!stopping) mirror.set(m.window, m.leaseMs);
         tell({ t: 'applied', seq: m.seq });
         firstWindow?.();
         return;

@@ -18,7 +18,7 @@ export class WindowMirror implements WindowSource {
   }
 
   /** The primary's word: this window (or none) for the next leaseMs. */
-  apply(window: WindowWire | null, leaseMs: number): void {
+  set(window: WindowWire | null, leaseMs: number): void {
     this.current = window ? toActiveWindow(window) : undefined;
     this.renew(leaseMs);
   }
