@@ -48,6 +48,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--experiment-percent <n>', 'share of traffic in the experiment group').default('5'))
     .option('--sticky-header <name>', 'header whose value keeps a user in one group (default: client address)')
     .option('--admin-host <name...>', 'host names the admin API answers to besides IP addresses and localhost (DNS rebinding defence)')
+    .addOption(new Option('--workers <n>', 'processes serving traffic (windows, deadlines and metrics stay consistent across them)').default('1'))
     .action(async (opts: ProxyCliOptions) => {
       const { runProxyCommand } = await import('../proxy/command.ts');
       await runProxyCommand(opts);
@@ -88,4 +89,5 @@ export interface ProxyCliOptions {
   experimentPercent: string;
   stickyHeader?: string;
   adminHost?: string[];
+  workers?: string;
 }

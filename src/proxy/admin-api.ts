@@ -19,7 +19,13 @@ import { toValidationError } from './zod-issues.ts';
 
 export interface AdminApiDeps {
   windows: FaultWindows;
-  metrics: ProxyMetrics;
+  /** The single-process proxy's metrics; or `exposition`, which the cluster's primary aggregates from its workers. */
+  metrics?: ProxyMetrics;
+  exposition?: { text: () => Promise<string>; contentType: string };
+  /** Resolves once every worker applies the window just opened or closed (cluster only). */
+  sync?: () => Promise<void>;
+  /** GET /workers: the workers, as the cluster's primary sees them (cluster only). */
+  workers?: () => Promise<object[]>;
   logger?: Logger | undefined;
   /** Host names (besides IP addresses and localhost) the admin API answers to: its --admin host and --admin-host. */
   hostNames?: readonly string[];
@@ -53,7 +59,10 @@ export function isAllowedAdminHost(host: string | undefined, names: readonly str
 }
 
 export function buildAdminApp(deps: AdminApiDeps): FastifyInstance {
-  const { windows, metrics } = deps;
+  const { windows, sync } = deps;
+  const registry = deps.metrics?.registry;
+  const exposition = deps.exposition ?? (registry ? { text: () => registry.metrics(), contentType: registry.contentType } : undefined);
+  if (!exposition) throw new Error('buildAdminApp: metrics or exposition is required');
   // Window ids are run ids of up to 256 characters; the router's default cap on a path parameter is 100.
   const app = createFastify(deps.logger, 'proxy-admin', 512);
   const names = deps.hostNames ?? [];
@@ -76,10 +85,11 @@ export function buildAdminApp(deps: AdminApiDeps): FastifyInstance {
     return reply.code(500).send({ error: 'internal', message: 'internal error', retryable: true });
   });
 
-  app.post('/windows', (request, reply) => {
+  app.post('/windows', async (request, reply) => {
     const parsed = openWindowRequestSchema.safeParse(request.body);
     if (!parsed.success) throw toValidationError(parsed.error);
     const view = windows.open(parsed.data);
+    await sync?.();
     return reply.code(201).send(view);
   });
 
@@ -96,18 +106,22 @@ export function buildAdminApp(deps: AdminApiDeps): FastifyInstance {
   });
 
   // Idempotent: closing a closed window is a success, so a retried close cannot fail.
-  app.delete<{ Params: { id: string } }>('/windows/:id', (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/windows/:id', async (request, reply) => {
     const view = windows.close(request.params.id);
     if (!view) throw new WindowNotFoundError(request.params.id);
+    await sync?.();
     return reply.code(204).send();
   });
 
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok', windowOpen: windows.isOpen() }));
 
   app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
+    const text = await exposition.text();
+    return reply.type(exposition.contentType).send(text);
   });
+
+  const workers = deps.workers;
+  if (workers) app.get('/workers', async (_request, reply) => reply.send({ workers: await workers() }));
 
   return app;
 }

@@ -1,6 +1,6 @@
 /**
  * `steadystate proxy --listen HOST:PORT --upstream URL --admin HOST:PORT
- *  [--control-percent N] [--experiment-percent N] [--sticky-header NAME] [--admin-host NAME…]`
+ *  [--control-percent N] [--experiment-percent N] [--sticky-header NAME] [--admin-host NAME…] [--workers N]`
  *
  * Validates the flags (every message names its flag), starts the proxy,
  * resolves once both listeners are up, and closes them on SIGINT/SIGTERM.
@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { type InputIssue, ValidationError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { type FaultProxy, type HostPort, startFaultProxy } from './fault-proxy.ts';
+import { MAX_WORKERS } from './proxy-options.ts';
 
 /** The flags as commander hands them over (strings), or numbers from code. */
 export interface ProxyCommandOptions {
@@ -22,6 +23,8 @@ export interface ProxyCommandOptions {
   stickyHeader?: string;
   /** Extra names the admin API answers to (--admin-host, repeatable). */
   adminHost?: string[];
+  /** Processes serving traffic (--workers); default 1. */
+  workers?: string | number;
 }
 
 export interface ProxyCommandDeps {
@@ -38,6 +41,7 @@ const FLAG_OF: Record<string, string> = {
   experimentPercent: '--experiment-percent',
   stickyHeader: '--sticky-header',
   adminHosts: '--admin-host',
+  workers: '--workers',
 };
 
 /** `127.0.0.1:8080`, `[::1]:8080`, `localhost:0` → { host, port }; undefined when malformed. */
@@ -82,6 +86,10 @@ export async function runProxyCommand(options: ProxyCommandOptions, deps: ProxyC
   if (controlPercent !== undefined && experimentPercent !== undefined && controlPercent + experimentPercent > 100) {
     issues.push({ path: '--experiment-percent', message: '--control-percent + --experiment-percent must not exceed 100' });
   }
+  const workers = options.workers === undefined ? 1 : Number(options.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    issues.push({ path: '--workers', message: `"${String(options.workers)}" is not a whole number between 1 and ${MAX_WORKERS}` });
+  }
   if (listen && admin && listen.port !== 0 && listen.port === admin.port && listen.host === admin.host) {
     issues.push({ path: '--admin', message: 'must differ from --listen' });
   }
@@ -98,6 +106,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, deps: ProxyC
       upstream: options.upstream,
       controlPercent,
       experimentPercent,
+      workers,
       ...(options.stickyHeader === undefined ? {} : { stickyHeader: options.stickyHeader }),
       ...(options.adminHost === undefined ? {} : { adminHosts: options.adminHost }),
       logger,

@@ -43,6 +43,32 @@ export interface ActiveWindow {
   matches(method: string, path: string): boolean;
 }
 
+/** What the data plane asks on every request: the window in effect now, if any. */
+export interface WindowSource {
+  active(): ActiveWindow | undefined;
+}
+
+/** An open window as it travels to workers (plain JSON): enough to rebuild its ActiveWindow. */
+export interface WindowWire {
+  id: string;
+  deadlineMs: number;
+  fault: FaultFields & { errorStatus: number };
+}
+
+/** The request-path view of a window; path globs are compiled once here, not per request. */
+export function toActiveWindow(wire: WindowWire): ActiveWindow {
+  const { id, deadlineMs, fault } = wire;
+  const pathRes = fault.paths?.map(globToRegExp);
+  const methods = fault.methods ? new Set(fault.methods) : undefined;
+  return {
+    id,
+    deadlineMs,
+    fault,
+    matches: (method, path) =>
+      (methods === undefined || methods.has(method)) && (pathRes === undefined || pathRes.some((re) => re.test(path))),
+  };
+}
+
 /**
  * Which fault a request gets, from one uniform draw in [0, 1): [0, abortRate)
  * aborts, the next errorRate errors, the rest nothing. One draw for both keeps
@@ -74,7 +100,7 @@ export type FaultWindowEvents = {
   closed: [WindowView];
 };
 
-export class FaultWindows {
+export class FaultWindows implements WindowSource {
   /** `opened` and `closed` (with the final view, `closedReason` set). */
   readonly events = new EventEmitter<FaultWindowEvents>();
   private readonly now: () => number;
@@ -109,8 +135,6 @@ export class FaultWindows {
 
     const { id, deadline: _deadline, ...fields } = req;
     const fault: FaultFields & { errorStatus: number } = { ...fields, errorStatus: fields.errorStatus ?? DEFAULT_ERROR_STATUS };
-    const pathRes = fault.paths?.map(globToRegExp);
-    const methods = fault.methods ? new Set(fault.methods) : undefined;
     const view: WindowView = {
       id,
       state: 'open',
@@ -118,13 +142,7 @@ export class FaultWindows {
       deadline: new Date(deadlineMs).toISOString(),
       ...fault,
     };
-    const active: ActiveWindow = {
-      id,
-      deadlineMs,
-      fault,
-      matches: (method, path) =>
-        (methods === undefined || methods.has(method)) && (pathRes === undefined || pathRes.some((re) => re.test(path))),
-    };
+    const active = toActiveWindow({ id, deadlineMs, fault });
     const record: WindowRecord = { view, active };
     record.timer = setTimeout(() => this.closeRecord(record, 'deadline'), deadlineMs - now);
     // The timer is a safety net, not a reason to keep the process alive.

@@ -54,3 +54,22 @@ export function groupOfBucket(bucket: number, split: GroupSplit): Group {
 export function assignGroup(key: string, split: GroupSplit): Group {
   return groupOfBucket(bucketOf(key), split);
 }
+
+/**
+ * `assignGroup` behind a bounded memo: the proxy sees the same few thousand
+ * sticky keys over and over, and a Map lookup is a tenth of a SHA-1. Cleared
+ * when full rather than evicted one by one: recomputing is cheap, bookkeeping
+ * on every hit is not.
+ */
+export function createGroupAssigner(split: GroupSplit, maxKeys = 16_384): (key: string) => Group {
+  const memo = new Map<string, Group>();
+  return (key) => {
+    let group = memo.get(key);
+    if (group === undefined) {
+      group = assignGroup(key, split);
+      if (memo.size >= maxKeys) memo.clear();
+      memo.set(key, group);
+    }
+    return group;
+  };
+}

@@ -4,7 +4,8 @@
  * A registry per proxy, never prom-client's global one, so that two proxies
  * (or a proxy and the service) in one process do not mix their counts.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { GroupHistogram } from './group-histogram.ts';
 import type { Group } from './groups.ts';
 
 export type FaultKind = 'latency' | 'error' | 'abort';
@@ -27,50 +28,75 @@ export interface ProxyMetrics {
   setWindowOpen(open: boolean): void;
 }
 
-export function createProxyMetrics(): ProxyMetrics {
+export interface ProxyMetricsOptions {
+  /**
+   * Whether this registry carries `steadystate_proxy_window_open`. With workers the primary owns the
+   * windows and the gauge; workers count requests only, and their counts are summed.
+   */
+  windowGauge?: boolean;
+}
+
+export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics {
   const registry = new Registry();
-  const requests = new Counter({
+  // Counted per request in a plain Map (prom-client's inc() validates and hashes labels every time); handed
+  // to prom-client when scraped.
+  const requestCounts = new Map<string, { labels: { group: Group; method: string; code: string }; n: number }>();
+  new Counter({
     name: 'steadystate_proxy_requests_total',
     help: 'Requests through the fault proxy, by traffic group, method and the status sent to the client (aborted for injected aborts).',
     labelNames: ['group', 'method', 'code'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, n } of requestCounts.values()) this.inc(labels, n);
+    },
   });
-  const duration = new Histogram({
-    name: 'steadystate_proxy_request_duration_seconds',
-    help: 'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group.',
-    labelNames: ['group'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
+  const duration = new GroupHistogram(
+    'steadystate_proxy_request_duration_seconds',
+    'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group.',
+    DURATION_BUCKETS,
+    registry,
+    // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
+    ['control', 'experiment'],
+  );
   const faults = new Counter({
     name: 'steadystate_proxy_faults_injected_total',
     help: 'Faults the proxy injected, by traffic group and fault (latency, error, abort).',
     labelNames: ['group', 'fault'] as const,
     registers: [registry],
   });
-  const windowOpen = new Gauge({
-    name: 'steadystate_proxy_window_open',
-    help: '1 while a fault window is open, else 0.',
-    registers: [registry],
-  });
-  windowOpen.set(0);
-  // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
+  const windowOpen = opts.windowGauge === false ? undefined : createWindowGauge(registry);
   for (const group of ['control', 'experiment'] as const) {
-    duration.zero({ group });
     for (const fault of ['latency', 'error', 'abort'] as const) faults.inc({ group, fault }, 0);
   }
 
   return {
     registry,
     observeRequest(group, method, code, seconds) {
-      requests.inc({ group, method: methodLabel(method), code });
-      duration.observe({ group }, seconds);
+      const m = methodLabel(method);
+      const key = `${group} ${m} ${code}`;
+      const entry = requestCounts.get(key);
+      // Codes are three digits or a word: a few hundred combinations at most.
+      if (entry === undefined) requestCounts.set(key, { labels: { group, method: m, code }, n: 1 });
+      else entry.n++;
+      duration.observe(group, seconds);
     },
     faultInjected(group, fault) {
       faults.inc({ group, fault });
     },
     setWindowOpen(open) {
-      windowOpen.set(open ? 1 : 0);
+      windowOpen?.set(open ? 1 : 0);
     },
   };
+}
+
+/** `steadystate_proxy_window_open`, 0 until a window opens. */
+export function createWindowGauge(registry: Registry): Gauge {
+  const gauge = new Gauge({
+    name: 'steadystate_proxy_window_open',
+    help: '1 while a fault window is open, else 0.',
+    registers: [registry],
+  });
+  gauge.set(0);
+  return gauge;
 }

@@ -274,7 +274,7 @@ describe('steadystate CLI against a real `steadystate serve`', { timeout: 900_00
     assert.ok(backend.requests.some((q) => q.path === '/fault/close'), 'the webhook close was called');
   });
 
-  it('abort --reason: the reason shows on the run', { todo: 'the server drops the abort reason (POST /api/v1/runs/{id}/abort has no body); fixed server-side in issue #15' }, async () => {
+  it('abort --reason: the reason shows on the run', async () => {
     const detail = JSON.stringify(await api(`/api/v1/runs/${abortedId}`)) + JSON.stringify(await api(`/api/v1/runs/${abortedId}/events`));
     assert.match(detail, /db maintenance window/);
   });
@@ -300,7 +300,7 @@ describe('steadystate CLI against a real `steadystate serve`', { timeout: 900_00
     assert.match(cleared.stdout, /halt-all cleared/);
   });
 
-  it('halt-all --reason: the reason is recorded', { todo: 'the server drops the halt-all reason (POST /api/v1/halt-all has no body); fixed server-side in issue #15' }, async () => {
+  it('halt-all --reason: the reason is recorded', async () => {
     const detail = JSON.stringify(await api(`/api/v1/runs/${haltedId}/events`)) + JSON.stringify(await api('/api/v1/halt-all'));
     assert.match(detail, /incident 42/);
   });

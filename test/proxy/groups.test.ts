@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { assignGroup, BUCKETS, bucketOf, type Group, groupOfBucket, splitFromPercents } from '../../src/proxy/groups.ts';
+import { assignGroup, BUCKETS, createGroupAssigner, bucketOf, type Group, groupOfBucket, splitFromPercents } from '../../src/proxy/groups.ts';
 
 void describe('group assignment', () => {
   void test('buckets are SHA-1 based and fixed (golden values computed with Python hashlib)', () => {
@@ -55,4 +55,12 @@ void describe('group assignment', () => {
       }
     });
   }
+
+  void test('the memoised assigner agrees with assignGroup, also after its memo fills and is cleared', () => {
+    const split = splitFromPercents(5, 5);
+    const groupOf = createGroupAssigner(split, 100);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 1000; i++) assert.equal(groupOf(`user-${i}`), assignGroup(`user-${i}`, split), `user-${i}`);
+    }
+  });
 });
