@@ -18,7 +18,6 @@
  * A process that finds its own lock taken over stops using the database.
  */
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { acquireDataDirLock, type DataDirLock, type DataDirLockOptions } from './data-dir-lock.ts';
@@ -49,16 +48,17 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
 
   let db: PGlite;
   try {
-    // An empty directory (or memory) starts from initdb's template when one is at hand (pglite-template.ts).
-    const fresh = dbDir === undefined || !existsSync(join(dbDir, 'PG_VERSION'));
-    const tpl = fresh ? await existingTemplate() : undefined;
+    // A memory store starts from initdb's template when one is at hand (pglite-template.ts). Data
+    // directories run initdb: a store loaded from a template keeps its process alive until closed, and
+    // a data directory's store is left open on purpose when its lock is lost.
+    const tpl = dbDir === undefined ? await existingTemplate() : undefined;
     db = await PGlite.create({
       ...(dbDir === undefined ? {} : { dataDir: dbDir }),
       ...(tpl ? { loadDataDir: tpl } : {}),
       // Same value types as the pg adapter (see sql.ts).
       parsers: { [pgliteTypes.INT8]: Number, [pgliteTypes.NUMERIC]: Number },
     });
-    if (fresh && !tpl) await keepAsTemplate(db);
+    if (dbDir === undefined && !tpl) await keepAsTemplate(db);
   } catch (err) {
     await lock?.release();
     throw err;

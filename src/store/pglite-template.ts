@@ -8,6 +8,10 @@
  * that opens one store (`run`, `serve`) pays nothing extra. Migrations still run on each store as usual:
  * the template is what initdb makes, nothing of ours.
  *
+ * Only memory stores use it. A store loaded from a template keeps its process alive until it is closed
+ * (postgres inside PGlite keeps a 10 s timer armed), and a data directory's store is left open on
+ * purpose when its lock is lost (pglite-sql.ts), so data directories always run initdb.
+ *
  * Across processes the template can also live on disk, in the directory `STEADYSTATE_PGLITE_TEMPLATE_DIR`
  * names (the test suite points it into node_modules/.cache; off unless set). The file is keyed by the
  * PGlite version, written whole or not at all (temporary file, then rename), readable by its owner only.
@@ -69,7 +73,8 @@ export async function keepAsTemplate(db: PGlite): Promise<void> {
   initdbs += 1;
   const file = templateFile();
   if (inProcess || (!file && initdbs < 2)) return;
-  const made = db.dumpDataDir('none');
+  // A checkpoint first: the dump is then a cleanly written cluster, not one that needs recovery.
+  const made = db.exec('CHECKPOINT').then(() => db.dumpDataDir('none'));
   inProcess = made;
   try {
     const blob = await made;
