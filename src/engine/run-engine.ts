@@ -247,9 +247,9 @@ class RunExecution {
   }
 
   private async saveEvaluations(): Promise<void> {
-    if (!this.deps.onGuardrailEvaluations) return;
+    // Drained even without an observer (a CLI run): the batch would otherwise grow for the whole window.
     const batch = this.guardrails.takeUnsaved();
-    if (batch.length === 0) return;
+    if (batch.length === 0 || !this.deps.onGuardrailEvaluations) return;
     try {
       await this.deps.onGuardrailEvaluations(batch, this.run);
     } catch (err) {
