@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Sample, TimeRange } from '../metric-sources/types.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { GroupQueries } from './group-queries.ts';
+import { lookBudgetMs } from './guardrails.ts';
 import { GROUPS } from './preflight.ts';
 import type { RunObserver } from './run-options.ts';
 import type { Group, RunRecord } from './types.ts';
@@ -52,7 +53,7 @@ export class SampleCollector {
     if (!window) return false;
     let added = false;
     const step = spec.source.step;
-    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(spec.analysis.interval * 0.8)));
+    const timeout = AbortSignal.timeout(lookBudgetMs(spec.analysis.interval));
     const signal = AbortSignal.any([runSignal, timeout]);
     // All metrics at once: one slow answer must not starve the others of the tick's budget.
     const chunks = await Promise.all(
