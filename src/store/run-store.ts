@@ -13,6 +13,7 @@ import { ValidationError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 import { CapacityError, ConflictError, LockedError, NotFoundError } from './errors.ts';
+import { GroupCommit, type Settled } from './group-commit.ts';
 import { createRunDataRepository } from './run-data.ts';
 import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
 import { databaseError, isUniqueViolation, SQLSTATE, type Sql } from './sql.ts';
@@ -140,34 +141,60 @@ export function createRunRepository(sql: Sql): RunRepository {
     return row ? toRun(row) : undefined;
   };
 
-  const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> =>
+  /** One create inside the batch's transaction (a savepoint of its own); `active` is the count under the cap lock. */
+  const createOne = async (tx: Sql, input: NewRun, active: number | undefined): Promise<{ run: StoredRun; created: boolean }> => {
+    if (input.idempotencyKey !== undefined) {
+      const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
+      if (existing) return { run: existing, created: false };
+    }
+    // FOR SHARE: a concurrent experiments.delete (FOR UPDATE) waits for this run to exist, or this waits for the delete.
+    const [live] = await tx.query<{ name: string }>(
+      `SELECT e.name FROM experiments e
+       JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
+       WHERE e.name = $1 AND e.deleted_at IS NULL FOR SHARE OF e`,
+      [input.experiment, input.version],
+    );
+    if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
+    if (input.maxActive !== undefined && active !== undefined && active >= input.maxActive) throw new CapacityError(input.maxActive);
+    const [row] = await tx.query<RunRow>(
+      `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END) RETURNING ${RUN_COLUMNS}`,
+      [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
+    );
+    return { run: toRun(row!), created: true };
+  };
+
+  /**
+   * Group commit: the creates that arrive while one transaction is under way
+   * share the next one, each in its own savepoint (its failure is its own).
+   * One creator at a time counts and inserts under the cap (the advisory
+   * lock, until commit): a count then an insert outside it let 100
+   * concurrent starts all see room under the cap. One transaction for a burst
+   * of starts instead of one each is what keeps 100 concurrent starts fast.
+   */
+  const creates = new GroupCommit<NewRun, { run: StoredRun; created: boolean }>((inputs) =>
     sql.transaction(async (tx) => {
-      if (input.idempotencyKey !== undefined) {
-        const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
-        if (existing) return { run: existing, created: false };
+      // Always taken: two replicas' batches inserting the same targets in another order would deadlock.
+      await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
+      let active: number | undefined;
+      if (inputs.some((i) => i.maxActive !== undefined)) {
+        const [row] = await tx.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
+        active = row!.n;
       }
-      // FOR SHARE: a concurrent experiments.delete (FOR UPDATE) waits for this run to exist, or this waits for the delete.
-      const [live] = await tx.query<{ name: string }>(
-        `SELECT e.name FROM experiments e
-         JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
-         WHERE e.name = $1 AND e.deleted_at IS NULL FOR SHARE OF e`,
-        [input.experiment, input.version],
-      );
-      if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
-      if (input.maxActive !== undefined) {
-        // One creator at a time counts and inserts (until commit): a count then an insert
-        // outside it let 100 concurrent starts all see room under the cap.
-        await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
-        const [active] = await tx.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
-        if (active!.n >= input.maxActive) throw new CapacityError(input.maxActive);
+      const results: Settled<{ run: StoredRun; created: boolean }>[] = [];
+      for (const input of inputs) {
+        try {
+          const result = await tx.transaction((sp) => createOne(sp, input, active));
+          if (result.created && active !== undefined) active += 1;
+          results.push({ ok: true, value: result });
+        } catch (error) {
+          results.push({ ok: false, error });
+        }
       }
-      const [row] = await tx.query<RunRow>(
-        `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END) RETURNING ${RUN_COLUMNS}`,
-        [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
-      );
-      return { run: toRun(row!), created: true };
-    });
+      return results;
+    }),
+  );
+  const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> => creates.submit(input);
 
   return {
     ...createRunDataRepository(sql),
