@@ -6,11 +6,9 @@
 import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
-import { runCommand } from './run-command.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerTokenCommand } from './token-command.ts';
 import { registerWaitCommand } from './wait-command.ts';
-import { validateCommand } from './validate-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('steadystate')
@@ -24,6 +22,7 @@ export function buildProgram(): Command {
     .description('check experiment specs; prints FILE:LINE path: message for every problem')
     .argument('<files...>', 'experiment spec files (YAML or JSON)')
     .action(async (files: string[]) => {
+      const { validateCommand } = await import('./validate-command.ts');
       process.exitCode = await validateCommand(files);
     });
 
@@ -35,6 +34,8 @@ export function buildProgram(): Command {
     .option('--report-dir <dir>', 'directory for the HTML, Markdown and JSON reports', 'reports')
     .option('--allow-command', 'let the command injector run the programs this spec names (off otherwise, unless STEADYSTATE_COMMAND_ALLOW lists them)')
     .action(async (file: string, opts: { json?: boolean; reportDir: string; allowCommand?: boolean }) => {
+      // Loaded per command: the engine, adapters and reports are most of the CLI's start-up.
+      const { runCommand } = await import('./run-command.ts');
       process.exitCode = await runCommand(file, { json: opts.json === true, reportDir: opts.reportDir, allowCommand: opts.allowCommand === true });
     });
 

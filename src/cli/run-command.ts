@@ -5,7 +5,6 @@
  * long as the close takes, because leaving a fault behind is worse than a
  * slow exit.
  */
-import { hostname, userInfo } from 'node:os';
 import { EXIT_BAD_INPUT, EXIT_CODES, type TerminalState } from '../engine/types.ts';
 import { executeRun } from '../engine/run-engine.ts';
 import { createInjector } from '../injectors/registry.ts';
@@ -17,6 +16,7 @@ import { runSummary } from '../reports/run-summary.ts';
 import { commandIssues, outboundIssues, secretReferenceIssues } from '../service/spec-checks.ts';
 import { loadSecurityPolicy, type SecurityPolicy } from '../security/policy.ts';
 import { parseExperiment } from '../spec/load.ts';
+import { cliActor } from './actor.ts';
 import { formatIssue, readSpecFile } from './validate-command.ts';
 
 export interface RunCommandOptions {
@@ -31,15 +31,6 @@ export interface RunCommandOptions {
 }
 
 /** Who started a run from this command line: `cli:USER@HOST`, recorded in the run's first event. */
-export function cliActor(): string {
-  let user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry for this uid (containers): keep the environment's name.
-  }
-  return `cli:${user}@${hostname()}`;
-}
 
 /** The CLI's policy: the same STEADYSTATE_* variables as the service, plus --allow-command. */
 export function cliSecurityPolicy(env: NodeJS.ProcessEnv, allowCommand: boolean): SecurityPolicy {
