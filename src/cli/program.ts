@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
+import { registerDeployCommand } from './deploy-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { runCommand } from './run-command.ts';
 import { registerServiceCommands } from './service-commands.ts';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
   registerTokenCommand(program);
   registerServiceCommands(program);
   registerWaitCommand(program);
+  registerDeployCommand(program);
   registerCompareCommand(program);
   registerQueriesCommand(program);
   return program;
