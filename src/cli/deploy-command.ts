@@ -30,7 +30,7 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { parseDuration } from '../lib/duration.ts';
 import { hmacSha256Hex } from '../triggers/signature.ts';
-import { ApiClient, CliFailure } from './client.ts';
+import { ApiClient, ApiError, CliFailure } from './client.ts';
 import { credentialsPath, normalizeServer, readCredentials } from './credentials.ts';
 import { EXIT_BAD_INPUT, EXIT_CODES } from './exit-codes.ts';
 import { cliActor } from './run-command.ts';
@@ -105,15 +105,20 @@ export async function deployCommand(opts: DeployOptions, io: CliIo & { wait?: Pa
 
     const body = JSON.stringify({ service, environment, ...(revision !== undefined ? { revision } : {}), id });
     const hook = new ApiClient({ server, token: '', userAgent: `steadystate-cli/0.1.0 (${cliActor()})`, ...(io.fetch ? { fetch: io.fetch } : {}), ...(io.sleep ? { sleep: io.sleep } : {}) });
-    const answer = (
-      await hook.request<DeployAnswer>('POST', '/hooks/deploy/generic', {
-        body,
-        contentType: 'application/json',
-        headers: signDeploy(secret, body, (io.now ?? Date.now)()),
-        // The body carries a fixed delivery id: a second copy is a redelivery, never a second deploy.
-        idempotent: true,
-      })
-    ).body;
+    let answer: DeployAnswer;
+    try {
+      answer = (
+        await hook.request<DeployAnswer>('POST', '/hooks/deploy/generic', {
+          body,
+          contentType: 'application/json',
+          headers: signDeploy(secret, body, (io.now ?? Date.now)()),
+          // The body carries a fixed delivery id: a second copy is a redelivery, never a second deploy.
+          idempotent: true,
+        })
+      ).body;
+    } catch (e) {
+      throw webhookFailure(e);
+    }
 
     const runs = answer.runs ?? [];
     const skipped = answer.skipped ?? [];
@@ -155,6 +160,16 @@ export async function deployCommand(opts: DeployOptions, io: CliIo & { wait?: Pa
     }
     return result.exitCode;
   });
+}
+
+/** The client's words are about API tokens; the webhook's 401 and 404 are about the secret. */
+function webhookFailure(e: unknown): unknown {
+  if (!(e instanceof ApiError)) return e;
+  const b = e.body as { error?: unknown; message?: unknown } | null;
+  const detail = b && typeof b === 'object' && typeof b.message === 'string' ? `: ${typeof b.error === 'string' ? `${b.error}: ` : ''}${b.message}` : '';
+  if (e.status === 401) return new CliFailure(`POST /hooks/deploy/generic answered 401${detail}; check ${DEPLOY_SECRET_ENV} (the server's value) and this machine's clock`, EXIT_BAD_INPUT);
+  if (e.status === 404) return new CliFailure(`POST /hooks/deploy/generic answered 404: the generic webhook is not enabled on this server (it needs ${DEPLOY_SECRET_ENV} set), or --server is not a steadystate service`, EXIT_BAD_INPUT);
+  return e;
 }
 
 function outcomeLine(r: RunOutcome): string {
