@@ -40,10 +40,11 @@ const deliveryId =
 const revision = input('revision') || env.GITHUB_SHA || '';
 const wait = yes('wait', true);
 
-const args = ['deploy', '--json', '--service', service, '--environment', environment, '--timeout', input('timeout') || '30m'];
-if (input('server') !== '') args.push('--server', input('server'));
-if (revision !== '') args.push('--revision', revision);
-if (deliveryId !== '') args.push('--id', deliveryId);
+// `--flag=value`: a value that starts with a dash stays a value.
+const args = ['deploy', '--json', `--service=${service}`, `--environment=${environment}`, `--timeout=${input('timeout') || '30m'}`];
+if (input('server') !== '') args.push(`--server=${input('server')}`);
+if (revision !== '') args.push(`--revision=${revision}`);
+if (deliveryId !== '') args.push(`--id=${deliveryId}`);
 if (wait) args.push('--wait');
 if (yes('allow-none', false)) args.push('--allow-none');
 

@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, lstatSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, sep } from 'node:path';
+import { delimiter, dirname, join, relative, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -106,7 +106,10 @@ describe('the npm package, installed outside the checkout', { timeout: 600_000 }
     prefix = join(tmp, 'prefix');
     mkdirSync(work);
     // Only what a user's machine has: no NODE_OPTIONS, NODE_PATH, npm_* or STEADYSTATE_* of the suite.
-    const path = [join(prefix, 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+    // PATH: the install's bin, this Node, and the machine's PATH without the checkout's node_modules/.bin
+    // (npm test puts it first), wherever npm itself lives on this machine.
+    const machinePath = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '' && relative(REPO, d).startsWith('..'));
+    const path = [join(prefix, 'bin'), dirname(process.execPath), ...machinePath].join(delimiter);
     env = { PATH: path, HOME: process.env.HOME ?? tmp, LANG: 'C.UTF-8', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
 
     // A copy of the checkout to pack (the build replaces dist/ there, never in the working tree).
