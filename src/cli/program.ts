@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
+import { registerDeployCommand } from './deploy-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerTokenCommand } from './token-command.ts';
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
   registerTokenCommand(program);
   registerServiceCommands(program);
   registerWaitCommand(program);
+  registerDeployCommand(program);
   registerCompareCommand(program);
   registerQueriesCommand(program);
   return program;
