@@ -3,7 +3,7 @@
  * in-memory PGlite store) on a loopback port: the signature it makes is the one the generic
  * webhook checks, runs start and are found again by delivery id, every refusal has its exit code
  * and sends nothing it should not, and `--wait` exits with the run's verdict.
- * (test/package/pack.test.ts runs the same command from the installed package, through the action.)
+ * (test/package/pack.check.ts runs the same command from the installed package, through the action.)
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
