@@ -61,12 +61,17 @@ export function loadExperiment(text: string): Experiment {
 }
 
 function toIssues(error: z.ZodError, locate: (path: readonly PropertyKey[]) => number | undefined): InputIssue[] {
-  const issues = error.issues.map((issue) => {
-    const line = locate(issue.path);
-    const out: InputIssue = { path: formatPath(issue.path), message: issue.message };
-    if (line !== undefined) out.line = line;
-    return out;
-  });
+  const issues = error.issues.flatMap((issue) =>
+    // zod reports unknown keys on the object that holds them; name each key, on its own line,
+    // since the key is what the user has to fix (a misspelled field).
+    (unknownKeys(issue) ?? [undefined]).map((key) => {
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      const line = locate(path);
+      const out: InputIssue = { path: formatPath(path), message: key === undefined ? issue.message : 'unknown field' };
+      if (line !== undefined) out.line = line;
+      return out;
+    }),
+  );
   // zod may report the same problem twice through a union; keep each once.
   const seen = new Set<string>();
   return issues.filter((i) => {
@@ -75,6 +80,19 @@ function toIssues(error: z.ZodError, locate: (path: readonly PropertyKey[]) => n
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Keys of an unknown-keys issue. Adapter and guardrail schemas are checked
+ * inside transforms that pass their issues on as custom ones with zod's
+ * message (`Unrecognized keys: "a", "b"`), so that message is read too.
+ */
+function unknownKeys(issue: z.core.$ZodIssue): string[] | undefined {
+  if (issue.code === 'unrecognized_keys') return issue.keys;
+  const m = issue.code === 'custom' ? /^Unrecognized keys?: (".*")$/.exec(issue.message) : null;
+  if (!m) return undefined;
+  const keys = [...(m[1] ?? '').matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((k) => k[1] ?? '');
+  return keys.length > 0 ? keys : undefined;
 }
 
 /** `['spec','steadyState',1,'query']` → `spec.steadyState[1].query`. */
