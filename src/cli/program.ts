@@ -28,6 +28,14 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('schema')
+    .description('print the JSON Schema (draft-07) of experiment specs, for editors and tools (docs/spec.md)')
+    .action(async () => {
+      const { schemaFileText } = await import('../spec/spec-reference.ts');
+      process.stdout.write(schemaFileText());
+    });
+
+  program
     .command('run')
     .description('run one experiment to its end')
     .argument('<file>', 'experiment spec file')

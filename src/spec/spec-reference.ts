@@ -31,7 +31,7 @@ example. The same facts are a JSON Schema (draft-07), from the same source:
 
 - the file [\`${SCHEMA_FILE}\`](../${SCHEMA_FILE}) in this repository,
 - \`steadystate schema\` (prints it),
-- \`GET /api/v1/schema\` on a running service (any signed-in role may read it).
+- \`GET /api/v1/schema\` on a running service (no credential needed, so an editor can fetch it).
 
 \`steadystate validate FILE...\` checks everything the schema checks and more (unique names, a \`compare:\`
 guardrail naming a real metric, enough samples for \`minSamples\`, outbound hosts); it prints every problem as
