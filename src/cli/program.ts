@@ -23,8 +23,9 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check experiment specs; prints FILE:LINE path: message for every problem')
     .argument('<files...>', 'experiment spec files (YAML or JSON)')
-    .action(async (files: string[]) => {
-      process.exitCode = await validateCommand(files);
+    .option('--explain', 'also print, per metric and group, the rendered query, step and window, collection plan and judging, and per guardrail what it evaluates (SLO burn-rate windows)')
+    .action(async (files: string[], opts: { explain?: boolean }) => {
+      process.exitCode = await validateCommand(files, { explain: opts.explain === true });
     });
 
   program
