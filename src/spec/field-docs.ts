@@ -19,7 +19,7 @@ export interface FieldDoc {
   opaque?: boolean;
 }
 
-const DURATION = 'time: `30s`, `2m`… (a bare number is milliseconds)';
+const DURATION = 'ms when a bare number (else in the text: `30s`, `2m`)';
 const KUBE = {
   kubeconfig: { description: 'Path to a kubeconfig file. Default: KUBECONFIG, in-cluster service account, then ~/.kube/config.', example: '/etc/steadystate/kubeconfig' },
   context: { description: 'Context in that kubeconfig. Default: its current-context.', example: 'staging' },

@@ -23,6 +23,8 @@ export interface FieldRow {
   required: boolean;
   default?: string;
   doc?: FieldDoc;
+  /** The field's node in the JSON Schema (tests check each example against it). */
+  schema: JsonSchema;
 }
 
 /** Put descriptions and examples into `schema` (in place) and list every field in document order. */
@@ -41,7 +43,7 @@ function walkObject(node: JsonSchema, key: string, path: string, variant: string
     // A branch repeating a field of its base (`kind`, `params`) adds no row; its children do.
     if (!inherited.has(name)) {
       const doc = FIELD_DOCS[childKey];
-      const row: FieldRow = { key: childKey, path: childPath, type: typeOf(child), required: required.has(name) };
+      const row: FieldRow = { key: childKey, path: childPath, type: typeOf(child), required: required.has(name), schema: child };
       if (variant !== undefined) row.variant = variant;
       if (child.default !== undefined) row.default = formatValue(child.default);
       if (doc) {

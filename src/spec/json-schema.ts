@@ -88,12 +88,17 @@ function rewriteTextFields(node: unknown): JsonSchema {
       obj.anyOf = [text, kind === 'fraction' ? { type: 'number', minimum: 0, maximum: 1 } : { type: 'number', minimum: 0 }];
       if ('x-default' in obj && obj['x-default'] !== undefined) {
         const d = obj['x-default'];
-        obj.default = kind === 'duration' && typeof d === 'number' ? formatDuration(d) : d;
+        obj.default = kind === 'duration' && typeof d === 'number' ? durationText(d) : d;
       }
     }
     delete obj['x-default'];
   });
   return node as JsonSchema;
+}
+
+/** A default duration as users write it: whole days as `30d` (formatDuration stops at hours). */
+function durationText(ms: number): string {
+  return ms > 0 && ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : formatDuration(ms);
 }
 
 /** Depth-first over every object in a JSON value. */

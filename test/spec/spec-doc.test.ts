@@ -54,9 +54,18 @@ describe('spec reference and JSON Schema', () => {
   it('every value field has an example that the schema accepts in place', () => {
     const missing = fields.filter((f) => !/^(object|list of object)/.test(f.type) && f.key !== 'spec' && f.doc?.example === undefined).map((f) => f.key);
     assert.deepEqual(missing, []);
+    let checked = 0;
+    for (const row of fields) {
+      if (row.doc?.example === undefined) continue;
+      // The field's own schema, with the root's definitions its $refs point into.
+      const check = ajv.compile({ ...row.schema, definitions: schema.definitions });
+      assert.ok(check(parseYaml(row.doc.example)), `${row.key}: example ${row.doc.example} is rejected: ${JSON.stringify(check.errors)}`);
+      checked += 1;
+    }
+    assert.ok(checked >= 140, `${checked} examples checked`);
     const doc = renderSpecReference(fields);
     // The rendered table holds each field with its type and example.
-    assert.match(doc, /\| `spec\.analysis\.interval` \| duration \| `5s` \| time: .* \| `5s` \|/);
+    assert.match(doc, /\| `spec\.analysis\.interval` \| duration \| `5s` \| ms when a bare number .* \| `5s` \|/);
     assert.match(doc, /\| `spec\.source\.url` \| string \| \*\*required\*\* \|/);
   });
 
