@@ -213,9 +213,12 @@ export function buildSpecSchema(target: SchemaTarget = 'draft-7'): { schema: Jso
   return { schema, fields };
 }
 
-/** The JSON Schema editors and `steadystate schema` use (draft-07). */
+let draft7: JsonSchema | undefined;
+
+/** The JSON Schema editors and `steadystate schema` use (draft-07). Built once; do not modify it. */
 export function experimentJsonSchema(): JsonSchema {
-  return buildSpecSchema('draft-7').schema;
+  draft7 ??= buildSpecSchema('draft-7').schema;
+  return draft7;
 }
 
 /** The same schema for the OpenAPI document (3.0 dialect, no `$schema`). */

@@ -55,7 +55,8 @@ Or map the schema to your spec files once, in VS Code's \`settings.json\`:
 \`\`\`
 
 A misspelled field (\`tolerence: 5%\`) is then underlined with *Property tolerence is not allowed*, and
-\`steadystate validate\` says \`exp.yaml:12 spec.steadyState[0].tolerence: unknown field\` (exit 64). Fields of
+\`steadystate validate\` says \`exp.yaml:12 spec.steadyState[0].tolerence: unknown field (did you mean "tolerance"?)\`
+(exit 64). Fields of
 \`spec.source\`, \`spec.fault.params\` and each guardrail kind are checked for the \`kind\`, \`injector\` or
 guardrail kind you wrote. The schema cannot check what needs the whole spec; \`validate\` does.
 

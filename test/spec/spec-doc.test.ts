@@ -125,12 +125,13 @@ spec:
     - { name: budget, slo: { good: 'sum(rate(g[$window]))', total: 'sum(rate(t[$window]))', objective: 99.9% }, burnRate: 14.4 }
 ${over.top ?? ''}`;
 
-  const mistakes: [string, string, string, number][] = [
-    ['metric', base({ metric: 'tolerence' }), 'spec.steadyState[0].tolerence', 10],
-    ['source', base({ source: ', timout: 5s' }), 'spec.source.timout', 5],
-    ['params', base({ params: ', latencyMS: 5' }), 'spec.fault.params.latencyMS', 13],
-    ['guardrail', base({ guardrail: 'maxx' }), 'spec.guardrails[0].maxx', 16],
-    ['top', base({ top: '  onNodata: halt\n' }), 'spec.onNodata', 18],
+  // where, spec, the issue's path, its line, the field validate suggests
+  const mistakes: [string, string, string, number, string][] = [
+    ['metric', base({ metric: 'tolerence' }), 'spec.steadyState[0].tolerence', 10, 'tolerance'],
+    ['source', base({ source: ', timout: 5s' }), 'spec.source.timout', 5, 'timeout'],
+    ['params', base({ params: ', latencyMS: 5' }), 'spec.fault.params.latencyMS', 13, 'latencyMs'],
+    ['guardrail', base({ guardrail: 'maxx' }), 'spec.guardrails[0].maxx', 16, 'max'],
+    ['top', base({ top: '  onNodata: halt\n' }), 'spec.onNodata', 18, 'onNoData'],
   ];
 
   it('accepts the spec without mistakes', () => {
@@ -139,7 +140,7 @@ ${over.top ?? ''}`;
     assert.ok(validateJson(parseYaml(text)), JSON.stringify(validateJson.errors));
   });
 
-  for (const [where, text, zodPath, line] of mistakes) {
+  for (const [where, text, zodPath, line, meant] of mistakes) {
     it(`rejects a misspelled field in ${where}: the JSON Schema (additionalProperties) and validate (FILE:LINE path: message, exit 64)`, async () => {
       assert.equal(validateJson(parseYaml(text)), false);
       const extra = (validateJson.errors ?? []).filter((e) => e.keyword === 'additionalProperties');
@@ -147,7 +148,7 @@ ${over.top ?? ''}`;
       const result = parseExperiment(text);
       assert.ok(!result.ok);
       if (result.ok) return;
-      assert.ok(result.issues.some((i) => i.path === zodPath && i.message === 'unknown field' && i.line === line), JSON.stringify(result.issues));
+      assert.ok(result.issues.some((i) => i.path === zodPath && i.message === `unknown field (did you mean "${meant}"?)` && i.line === line), JSON.stringify(result.issues));
       if (where !== 'metric') return; // the CLI once is enough: it prints what parseExperiment found
       const dir = await mkdtemp(path.join(tmpdir(), 'spec-typo-'));
       try {
@@ -158,7 +159,7 @@ ${over.top ?? ''}`;
           (e: { code: number; stdout: string }) => e,
         );
         assert.equal(err.code, 64);
-        assert.equal(err.stdout, `${file}:10 spec.steadyState[0].tolerence: unknown field\n`);
+        assert.equal(err.stdout, `${file}:10 spec.steadyState[0].tolerence: unknown field (did you mean "tolerance"?)\n`);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
