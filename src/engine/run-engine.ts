@@ -30,6 +30,7 @@ import { judgeCollected } from './kpi-guardrails.ts';
 import { armKpiGuardrails, GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
 import { newRunId, type ResumePoint, type RunDeps, type RunOptions } from './run-options.ts';
 import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import { SampleCollector } from './sample-collector.ts';
 import { WindowCloser } from './window-close.ts';
 
 export { newRunId, type ResumePoint, type RunDeps, type RunObserver, type RunOptions } from './run-options.ts';
@@ -46,8 +47,7 @@ class RunExecution {
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
   readonly run: RunRecord;
-  /** Per metric and group, the timestamp of the last sample already collected. */
-  private readonly collectedUntil = new Map<string, number>();
+  private readonly collector: SampleCollector;
   private readonly guardrails: GuardrailMonitor;
   private readonly closer: WindowCloser;
   /** Steady-state queries, one per look for both groups where the query allows (group-queries.ts). */
@@ -85,6 +85,17 @@ class RunExecution {
       now: this.now,
       render: (q) => renderQuery(q, this.vars(undefined)),
       onNoData: (guardrail, reason) => this.emit('guardrail.no_data', `guardrail "${guardrail}": ${reason}`, { guardrail }),
+    });
+    this.collector = new SampleCollector({
+      spec: this.spec,
+      run: this.run,
+      queries: this.queries,
+      signal: this.signal,
+      log: this.log,
+      now: this.now,
+      range: (a, b) => this.range(a, b),
+      onSamples: (chunk, run) => deps.onSamples?.(chunk, run),
+      abortError: () => this.abortError(),
     });
     this.closer = new WindowCloser(this.run, {
       injector: deps.injector,
@@ -311,12 +322,15 @@ class RunExecution {
       if (this.signal.aborted) throw this.abortError();
       if (this.now() >= untilMs) return undefined;
       const tickStart = this.now();
+      // The samples are fetched while the polled guardrails are: each gets the tick's whole budget.
+      // A halt does not wait for it (analyze does).
+      const collecting = collect ? this.collector.increment() : undefined;
       const breach = await this.guardrails.evaluate(false, this.signal);
       this.telemetry.guardrailsEvaluated(this.run, { durationMs: this.now() - tickStart, lagMs: tickStart - due });
       if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
-      if (collect) {
-        const added = await this.collectIncrement();
+      if (collecting) {
+        const added = await collecting;
         const compareBreach = this.guardrails.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
@@ -330,66 +344,12 @@ class RunExecution {
   }
 
 
-  /**
-   * Fetch the steady-state samples that arrived since the last tick and hand
-   * them to the observer, so a run's data survives the process. Best effort:
-   * the final query after the window is what the verdict uses.
-   */
-  private async collectIncrement(): Promise<boolean> {
-    const window = this.run.window;
-    if (!window) return false;
-    let added = false;
-    const step = this.spec.source.step;
-    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(this.spec.analysis.interval * 0.8)));
-    const signal = AbortSignal.any([this.signal, timeout]);
-    // All metrics at once: one slow answer must not starve the others of the tick's budget.
-    const chunks = await Promise.all(
-      this.spec.steadyState.map(async (metric) => {
-        // From the older of the two groups' last samples: addSamples keeps only what each group lacks.
-        const last = Math.min(...GROUPS.map((g) => this.collectedUntil.get(`${metric.name}\u0000${g}`) ?? Date.parse(window.openedAt) - step));
-        const range = this.range(last + step, this.now());
-        if (range.end.getTime() < range.start.getTime()) return null;
-        try {
-          return { metric: metric.name, answers: await this.queries.both(metric, range, signal) };
-        } catch (err) {
-          // A missed chunk is fine: the final query after the window fills it.
-          this.log.debug({ err, metric: metric.name }, 'incremental sample query failed');
-          return null;
-        }
-      }),
-    );
-    if (this.signal.aborted) throw this.abortError();
-    for (const chunk of chunks) {
-      if (!chunk) continue;
-      for (const group of GROUPS) {
-        const { query, samples } = chunk.answers[group];
-        if ((await this.addSamples(chunk.metric, group, query, samples)) > 0) added = true;
-      }
-    }
-    return added;
-  }
-
-  /** Append samples newer than what was collected for (metric, group). */
-  private async addSamples(metric: string, group: Group, query: string, samples: Sample[]): Promise<number> {
-    const key = `${metric}\u0000${group}`;
-    const until = this.collectedUntil.get(key) ?? -Infinity;
-    const fresh = samples.filter((s) => s.t > until);
-    if (fresh.length === 0) return 0;
-    this.collectedUntil.set(key, fresh[fresh.length - 1]?.t ?? until);
-    let series = this.run.series.find((s) => s.metric === metric && s.group === group);
-    if (!series) {
-      series = { metric, group, query, samples: [] };
-      this.run.series.push(series);
-    }
-    series.samples.push(...fresh);
-    await this.deps.onSamples?.({ metric, group, query, samples: fresh }, this.run);
-    return fresh.length;
-  }
-
   private async analyze(): Promise<void> {
     const { run, spec } = this;
     const window = run.window;
     if (!window) return;
+    // A collection a halt left behind settles first, so it cannot add to the series under the verdict.
+    await this.collector.settled();
     const range = this.range(Date.parse(window.openedAt), Date.parse(window.closedAt ?? new Date(this.now()).toISOString()));
     for (const metric of spec.steadyState) {
       const samples: Partial<Record<Group, Sample[]>> = {};
@@ -402,7 +362,7 @@ class RunExecution {
         if (seriesCount === 0) missing = `no data for group ${group}`;
         // Keep what the verdict used: the final query, plus any samples the
         // increments had not seen yet go to the observer.
-        await this.addSamples(metric.name, group, query, samples[group] ?? []);
+        await this.collector.add(metric.name, group, query, samples[group] ?? []);
         const kept = run.series.find((s) => s.metric === metric.name && s.group === group);
         if (kept) kept.samples = [...(samples[group] ?? [])];
         else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
