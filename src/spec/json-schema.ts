@@ -29,7 +29,6 @@ export type JsonSchema = Record<string, unknown>;
 
 /** Where the committed copy lives (examples point their modeline at it). */
 export const SCHEMA_FILE = 'schema/experiment.schema.json';
-export const SCHEMA_ID = 'https://steadystate.dev/schema/v1alpha1/experiment.schema.json';
 
 const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d|w))+\\s*$';
 const PERCENT_PATTERN = '^\\s*-?\\d+(\\.\\d+)?\\s*%\\s*$';
@@ -199,7 +198,7 @@ export function buildSpecSchema(target: SchemaTarget = 'draft-7'): { schema: Jso
   (specProps.notify as JsonSchema).additionalProperties = false;
   const schema: JsonSchema =
     target === 'draft-7'
-      ? { $schema: root.$schema, $id: SCHEMA_ID, title: 'steadystate Experiment', ...strip$schema(root) }
+      ? { $schema: root.$schema, title: 'steadystate Experiment', ...strip$schema(root) }
       : { title: 'steadystate Experiment', ...strip$schema(root) };
   if (Object.keys(defs).length > 0) {
     if (target === 'draft-7') schema.definitions = defs;

@@ -48,17 +48,21 @@ Put this line first in the spec (the path is relative to the spec file; the exam
 # yaml-language-server: $schema=../schema/experiment.schema.json
 \`\`\`
 
-Or map the schema to your spec files once, in VS Code's \`settings.json\`:
+Or map the schema to your spec files once, in VS Code's \`settings.json\` (JetBrains: Settings → Languages &
+Frameworks → Schemas and DTDs → JSON Schema Mappings):
 
 \`\`\`json
 { "yaml.schemas": { "./schema/experiment.schema.json": ["experiments/*.yaml", "examples/*.yaml"] } }
 \`\`\`
 
+Outside this repository, write the schema next to your specs with \`steadystate schema > experiment.schema.json\`,
+or point the modeline at a running service: \`# yaml-language-server: $schema=https://HOST/api/v1/schema\`.
+
 A misspelled field (\`tolerence: 5%\`) is then underlined with *Property tolerence is not allowed*, and
-\`steadystate validate\` says \`exp.yaml:12 spec.steadyState[0].tolerence: unknown field (did you mean "tolerance"?)\`
-(exit 64). Fields of
-\`spec.source\`, \`spec.fault.params\` and each guardrail kind are checked for the \`kind\`, \`injector\` or
-guardrail kind you wrote. The schema cannot check what needs the whole spec; \`validate\` does.
+\`steadystate validate\` says \`exp.yaml:12 spec.steadyState[0].tolerence: unknown field (did you mean
+"tolerance"?)\` (exit 64). Fields of \`spec.source\`, \`spec.fault.params\` and each guardrail kind are checked
+for the \`kind\`, \`injector\` or guardrail kind you wrote. The schema cannot check what needs the whole spec
+(unique names, cross-field rules, sample counts, outbound hosts); \`validate\` does.
 
 ## How values are written
 
