@@ -145,7 +145,9 @@ function sourceSchema(base: JsonSchema, target: SchemaTarget, defs: JsonSchema):
 }
 
 function faultSchema(base: JsonSchema, target: SchemaTarget, defs: JsonSchema): JsonSchema {
-  const props = { ...(base.properties as JsonSchema), injector: { type: 'string', enum: knownInjectorKinds() } };
+  // Every injector's params schema is an object; zod's `unknown` (checked later by the adapter) says nothing.
+  const params = { ...((base.properties as JsonSchema).params as JsonSchema), type: 'object' };
+  const props = { ...(base.properties as JsonSchema), injector: { type: 'string', enum: knownInjectorKinds() }, params };
   if (target !== 'draft-7') return { ...base, properties: props };
   return {
     ...base,

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { explainExperiment } from '../../src/cli/explain.ts';
+import { queryWarnings } from '../../src/cli/validate-command.ts';
 import { createMetricSource, metricSourceRegistry } from '../../src/metric-sources/registry.ts';
 import { parseExperiment } from '../../src/spec/load.ts';
 import type { Experiment } from '../../src/spec/schema.ts';
@@ -71,6 +72,17 @@ describe('validate --explain', () => {
     const cap = lines.findIndex((l) => l.startsWith('  guardrail cap '));
     assert.deepEqual(lines.slice(cap, cap + 2), ['  guardrail cap (threshold): halts when above 3 for 2 evaluations in a row', '    query: max(x{group="green"})']);
     assert.match(lines.find((l) => l.startsWith('  guardrail drop '))!, /compare sps\): anytime-valid sequential test at alpha 0\.05, .*noise learned over the 10m before the window/);
+  });
+
+  it('keeps the warnings about queries that cannot be judged soundly (printed after the explanation)', () => {
+    const long = spec('{ kind: prometheus, url: "http://127.0.0.1:9090", step: 1s }');
+    assert.deepEqual(queryWarnings('exp.yaml', long), []);
+    const metric = long.spec.steadyState[0]!;
+    const weak: Experiment = { ...long, spec: { ...long.spec, steadyState: [{ ...metric, query: metric.query.replace('[15s]', '[1m]') }] } };
+    const [warning, ...rest] = queryWarnings('exp.yaml', weak);
+    assert.equal(rest.length, 0);
+    assert.match(warning ?? '', /^exp\.yaml: warning: spec\.steadyState\[0\]\.query: the 1m range window is long for a 2m fault: only 2 independent windows/);
+    assert.ok(explainExperiment(weak).includes('    judged: counter rate, 1m window at 1s step: 2 independent windows in the fault (1 per minute)'));
   });
 
   it('on a source asked once per group (Datadog): per-group queries, and says why', () => {
