@@ -77,6 +77,24 @@ describe('spec reference and JSON Schema', () => {
     assert.equal(again.filter((f) => !f.doc?.description).length, 1);
   });
 
+  it('every object the zod schema keeps closed is closed in the JSON Schema (additionalProperties: false)', () => {
+    const open: string[] = [];
+    const walk = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${at}/${i}`));
+      if (!node || typeof node !== 'object' || Array.isArray(node)) return;
+      const obj = node as Record<string, unknown>;
+      if (obj.properties && obj.additionalProperties !== false) open.push(at);
+      for (const [k, v] of Object.entries(obj)) walk(v, `${at}/${k}`);
+    };
+    walk(schema, '#');
+    // The only open ones: `if` conditions, the base of spec.source and the injector branches (each
+    // kind's own branch is closed), and Litmus's ChaosEngine spec, which Litmus defines (loose in zod too).
+    const allowed = [/\/allOf\/\d+\/if$/, /^#\/properties\/spec\/properties\/source$/, /^#\/properties\/spec\/properties\/fault\/allOf\/\d+\/then$/, /\/params\/properties\/spec(\/|$)/];
+    const unexpected = open.filter((at) => !allowed.some((re) => re.test(at)));
+    assert.deepEqual(unexpected, []);
+    assert.ok(open.length > 10, 'the walk found the branches');
+  });
+
   it('descriptions and examples reach the JSON Schema (editors show them on hover)', () => {
     const analysis = ((schema.properties as any).spec.properties.analysis.properties.interval) as Record<string, unknown>;
     assert.match(String(analysis.description), /guardrails are evaluated/);
