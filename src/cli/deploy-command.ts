@@ -33,7 +33,7 @@ import { hmacSha256Hex } from '../triggers/signature.ts';
 import { ApiClient, ApiError, CliFailure } from './client.ts';
 import { credentialsPath, normalizeServer, readCredentials } from './credentials.ts';
 import { EXIT_BAD_INPUT, EXIT_CODES } from './exit-codes.ts';
-import { cliActor } from './run-command.ts';
+import { cliActor } from './actor.ts';
 import { connect, exitCodeOf, SERVER_HELP, streams, type CliIo } from './service-context.ts';
 import { waitForRuns, type RunOutcome, type WaitOptions } from './wait-command.ts';
 

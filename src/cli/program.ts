@@ -22,9 +22,18 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check experiment specs; prints FILE:LINE path: message for every problem')
     .argument('<files...>', 'experiment spec files (YAML or JSON)')
-    .action(async (files: string[]) => {
+    .option('--explain', 'also print, per metric and group, the rendered query, step and window, collection plan and judging, and per guardrail what it evaluates (SLO burn-rate windows)')
+    .action(async (files: string[], opts: { explain?: boolean }) => {
       const { validateCommand } = await import('./validate-command.ts');
-      process.exitCode = await validateCommand(files);
+      process.exitCode = await validateCommand(files, { explain: opts.explain === true });
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema (draft-07) of experiment specs, for editors and tools (docs/spec.md)')
+    .action(async () => {
+      const { schemaFileText } = await import('../spec/spec-reference.ts');
+      process.stdout.write(schemaFileText());
     });
 
   program

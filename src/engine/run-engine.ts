@@ -22,7 +22,7 @@ import { sleep } from '../lib/retry.ts';
 import type { Sample, TimeRange } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
-import { renderQuery, type TemplateVariable } from '../spec/template.ts';
+import { renderQuery, templateVars, type TemplateVariable } from '../spec/template.ts';
 import { judgeFamily } from '../stats/verdict.ts';
 import { GroupQueries } from './group-queries.ts';
 import { GuardrailMonitor } from './guardrail-monitor.ts';
@@ -295,14 +295,7 @@ class RunExecution {
   }
 
   private vars(group: Group | undefined): Partial<Record<TemplateVariable, string>> {
-    const { metadata } = this.experiment;
-    return {
-      // Guardrails watch the experiment group: that is where the fault is.
-      group: this.spec.groups[group ?? 'experiment'],
-      experiment: metadata.name,
-      ...(metadata.service ? { service: metadata.service } : {}),
-      ...(metadata.environment ? { environment: metadata.environment } : {}),
-    };
+    return templateVars(this.experiment, group);
   }
 
   /**

@@ -105,7 +105,7 @@ const steadyStateMetric = z.strictObject({
   spread: z.enum(['ignore', 'report', 'fail']).default('report'),
 });
 
-const thresholdGuardrail = z
+export const thresholdGuardrail = z
   .strictObject({
     name,
     query: templatedQuery(queryTemplate),
@@ -133,7 +133,7 @@ const sliQuery = z
  * error budget burns at `burnRate`× or faster over BOTH a long and a short
  * window. Windows default to the experiment's scale (see burnRateWindows).
  */
-const sloGuardrail = z.strictObject({
+export const sloGuardrail = z.strictObject({
   name,
   slo: z.strictObject({
     good: sliQuery,
@@ -150,7 +150,7 @@ const sloGuardrail = z.strictObject({
  * KPI comparison: halt as soon as the anytime-valid sequential test says the
  * experiment group is worse than control beyond the metric's tolerance.
  */
-const compareGuardrail = z.strictObject({
+export const compareGuardrail = z.strictObject({
   name,
   compare: z.string().min(1),
   /** Level of the sequential test; default: analysis.alpha. */
