@@ -107,13 +107,20 @@ export function formatValue(v: number | null | undefined, unit: Unit, opts: { di
  * A difference in the unit, signed: "+454 ms", "−7.2/s". A difference of
  * ratios is in percentage points ("+2.1 pp"): a percent of a percent misleads.
  */
-export function formatDelta(d: number | null | undefined, unit: Unit, opts: { digits?: number } = {}): string {
+export function formatDelta(d: number | null | undefined, unit: Unit, opts: { digits?: number; prefix?: UnitPrefix } = {}): string {
   if (typeof d !== 'number' || !Number.isFinite(d)) return '—';
   const base = toBase(d, unit);
   const digits = opts.digits ?? 3;
   if (unit.kind === 'ratio') return `${sign(base)}${plain(Math.abs(base) * 100, digits)} pp`;
-  const prefix = prefixFor(base, unit);
+  const prefix = opts.prefix ?? prefixFor(base, unit);
   return `${sign(base)}${joinUnit(plain(Math.abs(base) * prefix.factor, digits), prefix.symbol)}`;
+}
+
+/** An interval of differences in one prefix, the larger end's: "[+0.25 ms, +9.3 ms]", not "[+248 µs, +9.3 ms]". */
+export function formatInterval(lo: number | null | undefined, hi: number | null | undefined, unit: Unit): string {
+  if (typeof lo !== 'number' || typeof hi !== 'number' || !Number.isFinite(lo) || !Number.isFinite(hi)) return '—';
+  const prefix = prefixFor(Math.max(Math.abs(toBase(lo, unit)), Math.abs(toBase(hi, unit))), unit);
+  return `[${formatDelta(lo, unit, { prefix })}, ${formatDelta(hi, unit, { prefix })}]`;
 }
 
 /** A relative change: 0.174 → "+17.4%", −0.05 → "−5%". */

@@ -102,7 +102,7 @@ describe('axisTicks: one prefix per axis, labels alike', () => {
           // A ratio is a fraction: past 1 (100%) only by a little.
           if (unit === RATIO && hi * 10 ** e > 10) continue;
           const axis = axisTicks(lo * 10 ** e, hi * 10 ** e, unit);
-          const where = `${JSON.stringify(unit)} ${lo}e${e}..${hi}e${e}: ${axis.labels.join(', ')} ${axis.symbol}`;
+          const where: string = `${JSON.stringify(unit)} ${lo}e${e}..${hi}e${e}: ${axis.labels.join(', ')} ${axis.symbol}`;
           assert.equal(new Set(axis.labels).size, axis.labels.length, `distinct labels: ${where}`);
           const decimals = new Set(axis.labels.map((l) => (l.split('.')[1] ?? '').length));
           assert.equal(decimals.size, 1, `same decimals: ${where}`);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatDelta, formatEffect, formatPercentChange, formatTolerance, formatValue, isNearZeroBase, NEAR_ZERO_FACTOR } from '../../src/lib/format-units.ts';
+import { formatDelta, formatEffect, formatInterval, formatPercentChange, formatTolerance, formatValue, isNearZeroBase, NEAR_ZERO_FACTOR } from '../../src/lib/format-units.ts';
 import type { Unit } from '../../src/lib/units.ts';
 
 const S: Unit = { kind: 'time', scale: 1 };
@@ -57,6 +57,12 @@ describe('formatDelta', () => {
     assert.equal(formatDelta(0, S), '0 s');
     assert.equal(formatDelta(0.021, RATIO), '+2.1 pp');
     assert.equal(formatDelta(null, S), '—');
+  });
+
+  it('an interval in one prefix, the larger end\'s', () => {
+    assert.equal(formatInterval(0.000248, 0.0093, S), '[+0.248 ms, +9.3 ms]');
+    assert.equal(formatInterval(-11, -7.75, PER_S), '[−11/s, −7.75/s]');
+    assert.equal(formatInterval(null, 1, S), '—');
   });
 
   it('percent changes', () => {
