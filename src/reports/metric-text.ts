@@ -76,3 +76,14 @@ export function experimentLabel(fault: { injector?: unknown; params?: unknown } 
   if (!fault) return 'experiment';
   return isNoFault(fault) ? 'experiment (no fault)' : 'experiment (fault injected)';
 }
+
+/**
+ * One line per metric for terminals and chat: "p95-latency: fail — effect
+ * +287 ms (+159%), 95% CI [+276 ms, +296 ms], allowed ±20% of control = ±36 ms".
+ */
+export function metricSummaryLine(m: MetricVerdict, unit: Unit): string {
+  const t = metricTexts(m, unit);
+  const level = Number.isFinite(m.alpha) ? `${Number(((1 - m.alpha) * 100).toPrecision(3))}% ` : '';
+  const parts = [`effect ${t.effect}`, ...(m.ci ? [`${level}CI ${t.ci}`] : []), `allowed ${t.tolerance}`];
+  return `${m.name}: ${m.verdict} — ${parts.join(', ')}`;
+}
