@@ -32,6 +32,9 @@ describe('metric texts', () => {
     const t = metricTexts(m, SECONDS);
     assert.match(t.effect, /^5\.6 ms → 460 ms \(\+454 ms\)$/);
     assert.equal(t.tolerance, '±0.05 s = ±50 ms');
+    // The judge's own sentence follows the same rule (src/stats/judge-text.ts).
+    assert.match(m.reason, /experiment − control \+0\.45\d* \(control 0\.005\d* → experiment 0\.46\d*\)/);
+    assert.doesNotMatch(m.reason, /\d{4,}%/);
     assert.match(metricSummaryLine(m, SECONDS), /^p95-latency: fail — effect 5\.6 ms → 460 ms \(\+454 ms\), 95% CI \[\+45\d ms, \+45\d ms\], allowed ±0\.05 s = ±50 ms$/);
   });
 
