@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { escapeHtml } from '../../src/reports/escape.ts';
-import { decimate, MAX_POINTS_PER_LINE, renderTimeChart, segmentsOf, type TimeChartInput } from '../../src/reports/html/svg-chart.ts';
+import { decimate, segmentsOf } from '../../src/reports/html/chart-data.ts';
+import { MAX_POINTS_PER_LINE, renderTimeChart, type TimeChartInput } from '../../src/reports/html/svg-chart.ts';
 import { assertSafeMarkup } from './markup.ts';
 
 const HOSTILE = `<script>alert(1)</script>"'&<img src=x onerror=alert(2)>`;

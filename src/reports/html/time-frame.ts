@@ -4,7 +4,8 @@
  */
 import type { RunRecord } from '../../engine/types.ts';
 import { durationText } from './format.ts';
-import { extent, type ChartMarker, type ChartSpan } from './svg-chart.ts';
+import { extent } from './chart-data.ts';
+import type { ChartMarker, ChartSpan } from './svg-chart.ts';
 
 export interface TimeFrame {
   /** Time zero of every chart: the window's opening, else the run's start. */
