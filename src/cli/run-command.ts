@@ -11,6 +11,8 @@ import { createInjector } from '../injectors/registry.ts';
 import { AbortedError, ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
+import { specView } from '../reports/html/spec-view.ts';
+import { metricSummaryLine, metricUnits } from '../reports/metric-text.ts';
 import { writeRunReports } from '../reports/write-reports.ts';
 import { runSummary } from '../reports/run-summary.ts';
 import { commandIssues, outboundIssues, secretReferenceIssues } from '../service/spec-checks.ts';
@@ -93,7 +95,9 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
       process.stdout.write(`${JSON.stringify(runSummary(run))}\n`);
     } else {
       process.stdout.write(`${run.experiment}: ${run.state.toUpperCase()} — ${run.reason}\n`);
-      for (const m of run.metrics) process.stdout.write(`  ${m.name}: ${m.verdict} — ${m.reason}\n`);
+      // Each metric's numbers in its unit (as the reports show them), then the judge's reason.
+      const unitOf = metricUnits(specView(experiment).metrics, run.series);
+      for (const m of run.metrics) process.stdout.write(`  ${metricSummaryLine(m, unitOf(m.name))}\n    ${m.reason}\n`);
       process.stdout.write(`reports: ${reports.html}, ${reports.markdown}, ${reports.json}\n`);
     }
     return EXIT_CODES[run.state as TerminalState] ?? EXIT_CODES.errored;

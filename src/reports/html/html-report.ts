@@ -10,15 +10,16 @@
  * an event is escaped with `escapeHtml`; the caller redacts secrets first
  * (`renderHtmlReport(redact(run), { spec: redact(spec) })`).
  */
-import type { HaltInfo, RunEvent, RunRecord } from '../../engine/types.ts';
-import type { Sample } from '../../metric-sources/types.ts';
-import type { MetricVerdict } from '../../stats/verdict.ts';
+import type { RunEvent, RunRecord } from '../../engine/types.ts';
 import { escapeHtml } from '../escape.ts';
-import { clockText, durationText, num, pValueText, signedNum, signedPercent, timeText, unitOfQuery } from './format.ts';
+import { clockText, durationText, num, timeText } from './format.ts';
 import { htmlPage, pill, STATE_TONE, VERDICT_TONE } from './layout.ts';
 import { guardrailsSection } from './guardrails-section.ts';
+import { guardrailUnit, haltFigures } from '../guardrail-plot.ts';
 import { specSection, specView, type SpecView } from './spec-view.ts';
-import { COLORS, extent, renderTimeChart, type ChartMarker, type ChartRule, type ChartSpan } from './svg-chart.ts';
+import { metricsSection } from './metrics-section.ts';
+import { numbersSection } from './numbers-section.ts';
+import { ms, offsetText, timeFrame, type TimeFrame } from './time-frame.ts';
 
 export interface HtmlReportOptions {
   /** The spec that ran (parsed, redacted); its directions and thresholds are drawn when present. */
@@ -43,9 +44,9 @@ export function renderReportMain(run: RunRecord, opts: HtmlReportOptions = {}): 
   const time = timeFrame(run);
   return [
     '<main>',
-    banner(run, time, opts.version),
+    banner(run, time, opts.version, spec),
     metricsSection(run, spec, time),
-    numbersSection(run),
+    numbersSection(run, spec),
     guardrailsSection(run, spec, time),
     timelineSection(run.events, time),
     specSection(opts.spec, run.experiment, opts.version),
@@ -55,66 +56,9 @@ export function renderReportMain(run: RunRecord, opts: HtmlReportOptions = {}): 
   ].join('\n');
 }
 
-// ─── time ───────────────────────────────────────────────────────────────────
-
-export interface TimeFrame {
-  /** Time zero of every chart: the window's opening, else the run's start. */
-  origin: number;
-  originLabel: string;
-  /** Shared x range of the charts, so they line up vertically. */
-  domain: [number, number];
-  spans: ChartSpan[];
-  markers: ChartMarker[];
-  started: number;
-}
-
-function timeFrame(run: RunRecord): TimeFrame {
-  const started = ms(run.startedAt);
-  const opened = ms(run.window?.openedAt);
-  const closed = ms(run.window?.closedAt);
-  const deadline = ms(run.window?.deadline);
-  const ended = ms(run.endedAt);
-  const halt = ms(run.halt?.at);
-  const sampleTimes = [...run.series.flatMap((s) => s.samples.map((p) => p.t)), ...run.guardrails.map((g) => g.at)];
-
-  const origin = Number.isFinite(opened) ? opened : Number.isFinite(started) ? started : (extent(sampleTimes)?.[0] ?? 0);
-  const originLabel = Number.isFinite(opened) ? 'the fault window opened' : 'the run started';
-  let [lo, hi] = extent([...sampleTimes, opened, closed, halt]) ?? [origin, origin];
-  // Show the planned rest of a window cut short (a halt), but never let a far
-  // deadline squash the data: at most as long again as what happened.
-  const windowEnd = Number.isFinite(closed) ? closed : Number.isFinite(ended) ? ended : hi;
-  if (Number.isFinite(deadline) && deadline > hi) hi = Math.min(deadline, hi + Math.max(hi - lo, 1_000));
-  if (hi - lo < 1_000) {
-    lo -= 500;
-    hi += 500;
-  }
-  const pad = (hi - lo) * 0.02;
-  const spans: ChartSpan[] = [];
-  if (Number.isFinite(opened)) {
-    const to = Number.isFinite(windowEnd) ? windowEnd : hi;
-    spans.push({ from: opened, to, kind: 'window', label: 'fault window' });
-    if (Number.isFinite(deadline) && Number.isFinite(closed) && deadline - closed > 1_000) {
-      spans.push({ from: closed, to: Math.min(deadline, hi + pad), kind: 'planned', label: 'planned, not reached' });
-    }
-  }
-  const markers: ChartMarker[] = Number.isFinite(halt) ? [{ t: halt, kind: 'halt', label: `halt ${offsetText(halt - origin)}` }] : [];
-  return { origin, originLabel, domain: [lo - pad, hi + pad], spans, markers, started };
-}
-
-function ms(iso: string | null | undefined): number {
-  return iso ? Date.parse(iso) : NaN;
-}
-
-/** "+42 s", "−3.5 s", "+2 min 5 s" relative to a time zero. */
-function offsetText(delta: number): string {
-  if (!Number.isFinite(delta)) return '';
-  const sign = delta < 0 ? '−' : '+';
-  return `${sign}${durationText(Math.abs(delta))}`;
-}
-
 // ─── banner ─────────────────────────────────────────────────────────────────
 
-function banner(run: RunRecord, time: TimeFrame, version: number | undefined): string {
+function banner(run: RunRecord, time: TimeFrame, version: number | undefined, spec: SpecView): string {
   const tone = STATE_TONE[run.state] ?? 'neutral';
   const facts: [string, string][] = [];
   facts.push(['Run', `<code>${escapeHtml(run.id)}</code>${version === undefined ? '' : ` · spec version ${version}`}`]);
@@ -146,22 +90,24 @@ function banner(run: RunRecord, time: TimeFrame, version: number | undefined): s
       ? '<p class="critical-box"><strong>The fault window was not closed.</strong> The fault may still be active until the injector-side deadline: check the injector now.</p>'
       : '',
     `<dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>`,
-    run.halt ? haltBox(run, time) : '',
+    run.halt ? haltBox(run, time, spec) : '',
     '</header>',
   ].join('\n');
 }
 
-function haltBox(run: RunRecord, time: TimeFrame): string {
+function haltBox(run: RunRecord, time: TimeFrame, spec: SpecView): string {
   const h = run.halt;
   if (!h) return '';
-  const threshold = haltThresholdText(h.threshold);
-  // The engine's reason usually states the value already; repeat it only when it does not.
-  const value = h.value !== undefined && !h.reason.includes(num(h.value)) ? ` Value ${num(h.value)}${threshold ? ` against ${threshold}` : ''}.` : '';
+  const unit = guardrailUnit(spec, h.guardrail, h);
+  const { value, limits } = haltFigures(h, unit);
+  // The engine's reason states a plain number; repeat it in the guardrail's unit, or when the reason lacks it.
+  const restate = value !== undefined && (unit.kind !== 'none' || !h.reason.includes(num(h.value)));
+  const valueText = restate ? ` Value ${value}${limits ? ` against ${limits}` : ''}.` : '';
   const kind = h.kind ? ` (${HALT_KINDS[h.kind] ?? h.kind})` : '';
   const title = run.state === 'halt_failed' ? 'Halt failed' : 'Halted';
   return (
     `<p class="halt-box"><strong>${title}</strong> by guardrail <code>${escapeHtml(h.guardrail)}</code>${escapeHtml(kind)} ` +
-    `at ${escapeHtml(timeText(h.at))} (${escapeHtml(offsetText(ms(h.at) - time.origin))} into the window): ${escapeHtml(h.reason)}.${escapeHtml(value)}</p>`
+    `at ${escapeHtml(timeText(h.at))} (${escapeHtml(offsetText(ms(h.at) - time.origin))} into the window): ${escapeHtml(h.reason)}.${escapeHtml(valueText)}</p>`
   );
 }
 
@@ -171,180 +117,6 @@ const HALT_KINDS: Record<string, string> = {
   compare: 'KPI comparison',
   'no-data': 'no data, fail-safe',
 };
-
-function haltThresholdText(t: HaltInfo['threshold']): string {
-  if (!t) return '';
-  return [
-    t.max !== undefined ? `max ${num(t.max)}` : '',
-    t.min !== undefined ? `min ${num(t.min)}` : '',
-    t.burnRate !== undefined ? `burn rate ${num(t.burnRate)}×` : '',
-    t.alpha !== undefined ? `alpha ${num(t.alpha)}` : '',
-  ]
-    .filter(Boolean)
-    .join(', ');
-}
-
-// ─── steady-state metrics ───────────────────────────────────────────────────
-
-function metricsSection(run: RunRecord, spec: SpecView, time: TimeFrame): string {
-  const names = unique([...run.metrics.map((m) => m.name), ...run.series.map((s) => s.metric), ...spec.metrics.map((m) => m.name)]);
-  const out = ['<section aria-labelledby="h-metrics">', '<h2 id="h-metrics">Steady state: control vs experiment</h2>'];
-  if (names.length === 0) {
-    out.push('<p class="note">No steady-state metric was collected or judged.</p>');
-  }
-  names.forEach((name, i) => {
-    const verdict = run.metrics.find((m) => m.name === name);
-    const control = run.series.find((s) => s.metric === name && s.group === 'control');
-    const experiment = run.series.find((s) => s.metric === name && s.group === 'experiment');
-    const metricSpec = spec.metrics.find((m) => m.name === name);
-    // The spec's template (with $group) says it once for both groups; the rendered one is the fallback.
-    const query = metricSpec?.query ?? control?.query ?? experiment?.query ?? '';
-    const unit = unitOfQuery(query);
-    const rules = toleranceRules(verdict, metricSpec?.direction);
-    const chart = renderTimeChart({
-      id: `metric-${i}`,
-      title: `${name}: control vs experiment over time`,
-      desc: metricDesc(name, verdict, control?.samples ?? [], experiment?.samples ?? [], run, time),
-      yLabel: unit ? `${name} (${unit})` : name,
-      origin: time.origin,
-      originLabel: time.originLabel,
-      xDomain: time.domain,
-      lines: [
-        { key: 'control', label: 'control', color: COLORS.control, samples: control?.samples ?? [] },
-        { key: 'experiment', label: 'experiment (fault injected)', color: COLORS.experiment, samples: experiment?.samples ?? [] },
-      ],
-      spans: time.spans,
-      rules,
-      markers: time.markers,
-    });
-    out.push(
-      `<figure class="figure" aria-labelledby="metric-${i}-name">`,
-      `<div class="figure-head"><h3 id="metric-${i}-name">${escapeHtml(name)}</h3>${verdict ? pill(verdict.verdict, VERDICT_TONE[verdict.verdict] ?? 'neutral') : pill('not judged', 'neutral')}` +
-        `${metricSpec?.direction ? `<span class="note">bad direction: ${escapeHtml(metricSpec.direction)}</span>` : ''}</div>`,
-      chart,
-      `<figcaption class="caption">${verdict ? `${escapeHtml(verdict.reason)}` : 'This metric was not judged.'}` +
-        `${query ? `<br><span class="numbers">query <code>${escapeHtml(query)}</code></span>` : ''}</figcaption>`,
-      '</figure>',
-    );
-  });
-  out.push('</section>');
-  return out.join('\n');
-}
-
-/** The control median, and the tolerance limit on each harmful side (both when the direction is unknown). */
-function toleranceRules(m: MetricVerdict | undefined, direction: string | undefined): ChartRule[] {
-  if (!m || m.control.median === null || !Number.isFinite(m.control.median)) return [];
-  const median = m.control.median;
-  const rules: ChartRule[] = [{ y: median, kind: 'median', label: `control median ${num(median)}` }];
-  if (!(m.allowed > 0)) return rules;
-  const band = m.tolerance.kind === 'relative' ? `${Number((m.tolerance.value * 100).toPrecision(3))}%` : num(m.allowed);
-  if (direction !== 'decrease') rules.push({ y: median + m.allowed, kind: 'limit', label: `tolerance limit +${band} (${num(median + m.allowed)})` });
-  if (direction !== 'increase') rules.push({ y: median - m.allowed, kind: 'limit', label: `${direction === 'decrease' ? 'tolerance limit ' : ''}−${band} (${num(median - m.allowed)})` });
-  return rules;
-}
-
-function metricDesc(name: string, m: MetricVerdict | undefined, control: readonly Sample[], experiment: readonly Sample[], run: RunRecord, time: TimeFrame): string {
-  const parts = [`${name}, ${control.length} control and ${experiment.length} experiment samples.`];
-  if (m) {
-    parts.push(`Control median ${num(m.control.median)}, experiment median ${num(m.experiment.median)}, effect ${signedNum(m.effect)}, verdict ${m.verdict}.`);
-  }
-  if (run.window) parts.push(`Shaded: the fault window from ${offsetText(0)}.`);
-  if (run.halt) parts.push(`Red line: the halt at ${offsetText(ms(run.halt.at) - time.origin)}.`);
-  return parts.join(' ');
-}
-
-// ─── the numbers ────────────────────────────────────────────────────────────
-
-function numbersSection(run: RunRecord): string {
-  const out = ['<section aria-labelledby="h-numbers">', '<h2 id="h-numbers">The numbers behind the verdict</h2>'];
-  if (run.metrics.length === 0) {
-    out.push('<p class="note">No metric was analysed.</p>', '</section>');
-    return out.join('\n');
-  }
-  const levels = unique(run.metrics.map((m) => confidenceText(m.alpha)));
-  const ciHead = levels.length === 1 ? `${levels[0]} CI` : 'CI';
-  const powers = unique(run.metrics.map((m) => m.power).filter((p): p is number => typeof p === 'number'));
-  const hasMde = run.metrics.some((m) => m.mde !== undefined);
-  const mdeHead = powers.length === 1 ? `Detectable (${Number(((powers[0] as number) * 100).toPrecision(3))}% power)` : 'Detectable shift';
-  out.push(
-    '<div class="table-scroll"><table class="metrics">',
-    '<thead><tr><th>Metric</th><th>Verdict</th>' +
-      '<th class="num"><span class="swatch swatch-control"></span>Control median (n)</th>' +
-      '<th class="num"><span class="swatch swatch-experiment"></span>Experiment median (n)</th>' +
-      `<th class="num">Effect (exp − ctl)</th><th class="num">${escapeHtml(ciHead)}</th>` +
-      `<th class="num">p‑value</th><th class="num">Allowed</th>${hasMde ? `<th class="num">${escapeHtml(mdeHead)}</th>` : ''}<th>Method</th></tr></thead>`,
-    '<tbody>',
-  );
-  for (const m of run.metrics) {
-    const ci = m.ci ? `[${num(m.ci[0])}, ${num(m.ci[1])}]${levels.length === 1 ? '' : ` (${confidenceText(m.alpha)})`}` : '—';
-    const mde = m.mde === undefined || m.mde === null ? '—' : `±${num(m.mde)}${typeof m.mdeRelative === 'number' ? ` (${(m.mdeRelative * 100).toFixed(1)}%)` : ''}`;
-    out.push(
-      `<tr><td class="wrap">${escapeHtml(m.name)}</td><td>${pill(m.verdict, VERDICT_TONE[m.verdict] ?? 'neutral')}</td>` +
-        `<td class="num">${escapeHtml(num(m.control.median))} (${m.control.n})</td>` +
-        `<td class="num">${escapeHtml(num(m.experiment.median))} (${m.experiment.n})</td>` +
-        `<td class="num">${escapeHtml(signedNum(m.effect))}${m.relativeEffect === null ? '' : `<br><span class="note">${escapeHtml(signedPercent(m.relativeEffect))}</span>`}</td>` +
-        `<td class="num ci">${escapeHtml(ci)}</td><td class="num">${escapeHtml(pValueText(m.pValue))}</td>` +
-        `<td class="num">±${escapeHtml(num(m.allowed))}${m.tolerance.kind === 'relative' ? `<br><span class="note">${escapeHtml(`${Number((m.tolerance.value * 100).toPrecision(3))}% of control`)}</span>` : ''}</td>${hasMde ? `<td class="num">${escapeHtml(mde)}</td>` : ''}<td>${escapeHtml(methodText(m))}</td></tr>`,
-    );
-  }
-  out.push('</tbody></table></div>');
-  const checked = run.metrics.filter((m) => (m.checks?.length ?? 0) > 0);
-  if (checked.length > 0) {
-    out.push(
-      '<h3 class="sub">Tests behind each verdict</h3>',
-      '<div class="table-scroll"><table class="checks"><thead><tr><th>Metric</th><th>Test</th><th>Null hypothesis</th>' +
-        '<th class="num">Estimate</th><th class="num">p‑value</th><th class="num">Holm-adjusted</th><th>Outcome</th></tr></thead><tbody>',
-    );
-    for (const m of checked) {
-      for (const c of m.checks ?? []) {
-        const outcome = c.rejected && c.harmful ? pill('harmful, significant', 'bad') : c.rejected ? pill('significant, within band', 'neutral') : pill('not significant', 'neutral');
-        out.push(
-          `<tr><td class="wrap">${escapeHtml(m.name)}</td><td>${escapeHtml(TESTS[c.test] ?? c.test)}</td><td class="wrap">${escapeHtml(c.hypothesis)}</td>` +
-            `<td class="num">${escapeHtml(c.test === 'mann-whitney' ? signedNum(c.estimate) : c.estimate === null ? '—' : `${num(c.estimate)}×`)}</td>` +
-            `<td class="num">${escapeHtml(pValueText(c.pValue))}</td><td class="num">${escapeHtml(pValueText(c.adjustedPValue))}</td><td>${outcome}</td></tr>`,
-        );
-      }
-    }
-    out.push('</tbody></table></div>');
-  }
-  const corrected = run.metrics.some((m) => (m.checks?.length ?? 0) > 1 || (m.checks ?? []).some((c) => c.adjustedPValue !== c.pValue));
-  out.push(
-    `<p class="note">Effect: the Hodges–Lehmann shift, experiment − control, in the metric's unit, over each group's per-step values in the fault window. ` +
-      `A metric fails on a significant change beyond its allowed band on its bad side; it passes when the interval rules such a change out` +
-      `${hasMde ? ' and the run had the power to see one' : ''}; otherwise it is inconclusive.` +
-      `${corrected ? ' Multiple testing: p-values are Holm-adjusted over every check of a metric, and across the run\'s metrics where the run reason says so; a metric fails only on an adjusted p-value below alpha.' : ''}</p>`,
-  );
-  out.push('</section>');
-  return out.join('\n');
-}
-
-const SHORT_TESTS: Record<string, string> = {
-  'mann-whitney': 'Mann-Whitney U',
-  'brown-forsythe': 'Brown–Forsythe',
-  'poisson-rate': 'exact Poisson',
-};
-
-const TESTS: Record<string, string> = {
-  'mann-whitney': 'Mann-Whitney U (shift, Hodges–Lehmann)',
-  'brown-forsythe': 'Brown–Forsythe (spread)',
-  'poisson-rate': 'exact Poisson (event rate)',
-  'paired-ratio': 'paired ratio of means on independent windows (Fieller interval)',
-  'paired-difference': 'paired difference of means on independent windows',
-  'paired-spread': 'paired spread (reported unless the spec judges it)',
-  'overdispersed-poisson': 'Poisson with dispersion (event rate)',
-};
-
-/** The tests a verdict rests on, by name; their p-values are in the table below it. */
-function methodText(m: MetricVerdict): string {
-  const checks = m.checks ?? [];
-  if (checks.length === 0) return m.method === 'mann-whitney' ? "Mann-Whitney U (as R's wilcox.test), Hodges–Lehmann shift" : String(m.method);
-  const names = checks.map((c) => SHORT_TESTS[c.test] ?? c.test);
-  return `${names.join(' + ')}${checks.length > 1 ? ', Holm' : ''}`;
-}
-
-function confidenceText(alpha: number): string {
-  return Number.isFinite(alpha) ? `${Number(((1 - alpha) * 100).toPrecision(3))}%` : '?';
-}
 
 // ─── timeline ───────────────────────────────────────────────────────────────
 
@@ -368,8 +140,4 @@ function timelineSection(events: readonly RunEvent[], time: TimeFrame): string {
   }
   out.push('</tbody></table></div>', '</section>');
   return out.join('\n');
-}
-
-function unique<T>(xs: readonly T[]): T[] {
-  return [...new Set(xs)];
 }
