@@ -16,6 +16,8 @@ import { metricSummaryLine, metricUnits } from '../reports/metric-text.ts';
 import { writeRunReports } from '../reports/write-reports.ts';
 import { runSummary } from '../reports/run-summary.ts';
 import { commandIssues, outboundIssues, secretReferenceIssues } from '../service/spec-checks.ts';
+import { buildRunHooks } from '../service/run-hooks.ts';
+import { loadAnnotationsConfig } from '../annotations/annotations-config.ts';
 import { loadSecurityPolicy, type SecurityPolicy } from '../security/policy.ts';
 import { parseExperiment } from '../spec/load.ts';
 import { cliActor } from './actor.ts';
@@ -66,6 +68,10 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
   const logger = createLogger({ level: process.env.STEADYSTATE_LOG_LEVEL ?? 'warn' });
   const source = createMetricSource(experiment.spec.source, { policy });
   const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy });
+  const problems: string[] = [];
+  // The same STEADYSTATE_GRAFANA_* / STEADYSTATE_DATADOG_EVENTS variables as the service.
+  const annotations = loadAnnotationsConfig(process.env, policy, problems);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
 
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -83,6 +89,7 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
         source,
         injector,
         logger,
+        hooks: buildRunHooks(experiment, { policy, annotations }),
         // Progress goes to stderr always: `--json` owns stdout only (docs/cli.md).
         onEvent: (event) => {
           if (process.env.STEADYSTATE_PROGRESS !== '0') process.stderr.write(`[${event.at.slice(11, 19)}] ${event.message}\n`);

@@ -24,11 +24,14 @@ import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import { renderQuery, templateVars, type TemplateVariable } from '../spec/template.ts';
 import { judgeFamily } from '../stats/verdict.ts';
+import { combineWithAlerts } from '../alerts/combine.ts';
 import { GroupQueries } from './group-queries.ts';
 import { GuardrailMonitor } from './guardrail-monitor.ts';
 import { judgeCollected } from './kpi-guardrails.ts';
-import { armKpiGuardrails, GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
-import { newRunId, type ResumePoint, type RunDeps, type RunOptions } from './run-options.ts';
+import { GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
+import { takeOver } from './take-over.ts';
+import { newRunId, type RunDeps, type RunOptions } from './run-options.ts';
+import { RunHooks } from './run-hooks.ts';
 import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 import { SampleCollector } from './sample-collector.ts';
 import { WindowCloser } from './window-close.ts';
@@ -48,6 +51,7 @@ class RunExecution {
   private readonly telemetry: Telemetry;
   readonly run: RunRecord;
   private readonly collector: SampleCollector;
+  private readonly hooks: RunHooks;
   private readonly guardrails: GuardrailMonitor;
   private readonly closer: WindowCloser;
   /** Steady-state queries, one per look for both groups where the query allows (group-queries.ts). */
@@ -80,6 +84,8 @@ class RunExecution {
           events: [],
         };
     this.log = deps.logger.child({ runId: this.run.id, experiment: this.run.experiment });
+    const hookContext = { run: this.run, emit: this.emit.bind(this), log: this.log, now: this.now, signal: this.signal };
+    this.hooks = new RunHooks(deps.hooks ?? [], hookContext);
     this.guardrails = new GuardrailMonitor(this.spec, this.run, {
       source: deps.source,
       now: this.now,
@@ -116,7 +122,7 @@ class RunExecution {
     try {
       const resume = this.opts.resume;
       if (resume) {
-        halt = await this.takeOver(resume);
+        halt = await takeOver({ ...this.context(), run: this.run, resume, actor: this.opts.actor, telemetry: this.telemetry });
       } else {
         await this.emit('run.started', `run started by ${this.opts.actor ?? 'unknown'}`, { actor: this.opts.actor ?? null });
         await this.transition('preflight', 'checking the source, the injector and the steady state');
@@ -161,6 +167,7 @@ class RunExecution {
         await this.emit('analysis.failed', `analysis after the halt failed: ${describeError(err)}`);
       }
 
+      await this.settleHooks();
       if (halt) {
         run.verdict = 'fail';
         await this.finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
@@ -168,8 +175,10 @@ class RunExecution {
         // Holm across every metric's checks: the stored per-metric verdicts agree with the overall one.
         const overall = judgeFamily(run.metrics, { method: 'holm' });
         run.metrics = overall.metrics;
-        run.verdict = overall.verdict;
-        await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
+        const state = overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive';
+        const outcome = combineWithAlerts({ state, verdict: overall.verdict, reason: overall.reason }, run.alerts);
+        run.verdict = outcome.verdict;
+        await this.finish(outcome.state, outcome.reason);
       }
     } catch (err) {
       if (this.signal.reason instanceof LeaseLostError) {
@@ -192,6 +201,7 @@ class RunExecution {
           : 'errored';
       if (state === 'errored') this.log.error({ err }, 'run errored');
       if (failure && halt) run.halt = halt;
+      await this.settleHooks().catch((e: unknown) => this.log.warn({ err: e }, 'run hooks did not settle'));
       // Recording the end must not throw past here: the caller needs the record.
       await this.finish(state, reason).catch((e: unknown) => this.log.error({ err: e }, 'could not record the end of the run'));
     }
@@ -209,37 +219,6 @@ class RunExecution {
     this.telemetry.windowOpened(run);
     // The handle may hold credentials (a webhook's literal headers): events and logs get it redacted.
     await this.emit('window.opened', 'fault window open', { handle: redact(handle), deadline: deadline.toISOString() });
-  }
-
-  /**
-   * Continue a run another process was driving: record the takeover, learn
-   * the KPI guardrails' noise from the history before the window (as the
-   * first owner did), and replay the polled guardrails' looks over the window
-   * so far. The first monitor tick then collects the window's samples from
-   * its open time and feeds them to the sequential tests. Returns a halt the
-   * history already shows.
-   */
-  private async takeOver(resume: ResumePoint): Promise<HaltInfo | undefined> {
-    const { run } = this;
-    const window = run.window;
-    const from = resume.previousOwner ? ` from ${resume.previousOwner}` : '';
-    const at = window?.closedAt ? `after its window closed (${window.closedBy ?? 'closed'})` : `with its fault window open until ${window?.deadline ?? '?'}`;
-    await this.emit('run.taken_over', `run taken over by ${this.opts.actor ?? 'unknown'}${from} while ${run.state}, ${at}; continuing to a verdict (injector: ${resume.injectorStatus})`, {
-      previousOwner: resume.previousOwner,
-      owner: this.opts.actor ?? null,
-      state: run.state,
-      injectorStatus: resume.injectorStatus,
-    });
-    if (!window) return undefined;
-    const openedAt = Date.parse(window.openedAt);
-    await armKpiGuardrails(this.context(), openedAt);
-    if (window.closedAt) return undefined;
-    this.telemetry.windowOpened(run);
-    const replayed = await this.guardrails.replay(openedAt, this.now(), this.signal);
-    if (replayed.looks > 0) {
-      await this.emit('guardrail.replayed', `guardrails' memory rebuilt from ${replayed.looks} looks at the window's history`, { looks: replayed.looks });
-    }
-    return replayed.halt;
   }
 
   private context(): Omit<PreflightContext, 'injector'> {
@@ -280,6 +259,15 @@ class RunExecution {
     this.run.events.push(event);
     this.log.info({ event: type, ...data }, message);
     await this.deps.onEvent?.(event, this.run);
+    this.hooks.dispatch(event);
+  }
+
+  /** Let the run's hooks finish (bounded); the alerts verdict joins the run and its timeline. */
+  private async settleHooks(): Promise<void> {
+    const { alerts } = await this.hooks.settle();
+    if (!alerts || this.run.alerts) return;
+    this.run.alerts = alerts;
+    await this.emit('alerts.judged', `alerts: ${alerts.verdict} — ${alerts.reason}`, { alerts: alerts as unknown as JsonObject });
   }
 
   private async transition(state: RunState, message: string): Promise<void> {

@@ -21,6 +21,8 @@ import { NO_UNIT, type Unit } from '../lib/units.ts';
 import { haltFigures } from '../reports/guardrail-plot.ts';
 import { isNoFault, metricTexts } from '../reports/metric-text.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+import type { AlertsResult } from '../alerts/types.ts';
+import { alertsCombination, delayText, expectationText } from '../reports/alerts-text.ts';
 
 export const SLACK_LIMITS = {
   blocks: 50,
@@ -63,6 +65,8 @@ export interface RunView {
   fault: { injector: string; durationMs: number; params: unknown };
   halt?: HaltInfo;
   metrics: MetricVerdict[];
+  /** The alert expectations' verdict (spec.expect), beside the metrics'. */
+  alerts?: AlertsResult;
   /** `${publicUrl}/api/v1/runs/{id}/report.html`, when the service has a public URL. */
   reportUrl?: string;
   /** Each metric's unit by name (src/lib/units.ts); a plain number when absent. */
@@ -222,6 +226,7 @@ export function verdictMessage(view: RunView): SlackMessage {
     },
   ];
   if (view.halt) head.push({ type: 'section', text: md(haltText(view.halt, view.haltUnit)) });
+  if (view.alerts) head.push({ type: 'section', text: md(alertsText(view.alerts)) });
   if (view.metrics.length > 0) head.push({ type: 'divider' });
 
   // Room for metrics: what is left after the head and the closing context block (link, "N more").
@@ -235,6 +240,16 @@ export function verdictMessage(view: RunView): SlackMessage {
     text: fitText(`${look.label}: ${escapeSlack(view.experiment)} — ${escapeSlack(view.reason)}`, SLACK_LIMITS.fallbackText),
     blocks,
   };
+}
+
+function alertsText(alerts: AlertsResult): string {
+  const emoji = alerts.verdict === 'pass' ? '✅' : alerts.verdict === 'fail' ? '❌' : '❔';
+  const lines = [`${emoji} *Alerts: ${alerts.verdict}* — ${escapeSlack(alertsCombination(alerts))}`];
+  for (const a of alerts.alerts) {
+    const happened = a.expect === 'never' ? (a.firedAt ? `fired at ${a.firedAt}` : 'stayed quiet') : a.firedAt ? `fired after ${delayText(a.delayMs)}${a.resolvedAt ? `, resolved ${delayText(a.resolveDelayMs)} after the window` : ''}` : 'did not fire';
+    lines.push(`• \`${escapeSlack(a.name.replace(/`/g, 'ʹ'))}\` (${expectationText(a)}): *${a.verdict}* — ${happened}`);
+  }
+  return lines.join('\n');
 }
 
 function durationBetween(start: string, end: string | null): string {

@@ -165,6 +165,7 @@ export class SlackNotifier implements RunListener {
       ...(run.halt ? { halt: run.halt } : {}),
       metrics: run.metrics,
       ...reportUnits(run, experiment),
+      ...(run.alerts ? { alerts: run.alerts } : {}),
       ...(base ? { reportUrl: `${base}/api/v1/runs/${encodeURIComponent(run.id)}/report.html` } : {}),
     });
   }

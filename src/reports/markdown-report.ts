@@ -4,6 +4,7 @@
  */
 import type { RunRecord } from '../engine/types.ts';
 import { formatValue } from '../lib/format-units.ts';
+import { alertsMarkdown } from './alerts-text.ts';
 import { escapeMarkdown, markdownCode } from './escape.ts';
 import { guardrailUnit, haltFigures } from './guardrail-plot.ts';
 import { specView } from './html/spec-view.ts';
@@ -74,6 +75,7 @@ export function renderMarkdownReport(run: RunRecord, spec?: unknown): string {
     );
   }
   lines.push('');
+  if (run.alerts) lines.push(...alertsMarkdown(run.alerts));
   lines.push('## Timeline');
   lines.push('');
   for (const e of run.events) lines.push(`- ${e.at} ${markdownCode(e.type)} ${escapeMarkdown(e.message)}`);

@@ -2,6 +2,7 @@
  * The public shape of a run: what `steadystate run --json` prints and what the
  * JSON report leads with. Field names are a contract (shared/BRIEF.md).
  */
+import type { AlertsResult } from '../alerts/types.ts';
 import type { RunRecord } from '../engine/types.ts';
 
 export interface RunSummaryMetric {
@@ -28,6 +29,8 @@ export interface RunSummary {
   halt?: RunRecord['halt'];
   window?: { openedAt: string; deadline: string; closedAt?: string; closedBy?: string };
   metrics: RunSummaryMetric[];
+  /** Added by issue #17: the alert expectations' own verdict, beside the metrics (absent without `spec.expect`). */
+  alerts?: AlertsResult;
 }
 
 export function runSummary(run: RunRecord): { run: RunSummary } {
@@ -53,6 +56,7 @@ export function runSummary(run: RunRecord): { run: RunSummary } {
     })),
   };
   if (run.halt) summary.halt = run.halt;
+  if (run.alerts) summary.alerts = run.alerts;
   if (run.window) {
     // The handle stays out: it is for closing, not for reading.
     const { openedAt, deadline, closedAt, closedBy } = run.window;

@@ -19,6 +19,7 @@ import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
 import { loadRunRecord } from './run-views.ts';
+import { buildRunHooks } from './run-hooks.ts';
 import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
 import { RunWriter } from './run-writer.ts';
 import { StartSlots } from './start-slots.ts';
@@ -226,6 +227,7 @@ export class RunService {
             injector: this.injectorFor(experiment, labels),
             telemetry: this.telemetry,
             logger: log,
+            hooks: buildRunHooks(experiment, { policy, ...(this.config.annotations ? { annotations: this.config.annotations } : {}) }),
             onEvent: async (event, run) => {
               if (event.type === 'window.opened') release();
               if (entry.lost) return;

@@ -16,6 +16,7 @@ import { durationMs, fraction, tolerance } from './fields.ts';
 import { validateScrapeQuery } from '../metric-sources/scrape/promql-parse.ts';
 import { templateVariableIssues } from './template.ts';
 import { rawUrlProblem, urlStrings } from '../security/outbound-url.ts';
+import { expectSchema } from '../alerts/alert-spec.ts';
 
 export const API_VERSION = 'steadystate.dev/v1alpha1';
 
@@ -244,6 +245,8 @@ export const experimentSchema = z
       analysis: analysis.default({ interval: 5_000, alpha: 0.05, minSamples: 30, baseline: 0, method: 'paired' }),
       schedule: schedule.optional(),
       notify: notify.optional(),
+      /** Alert expectations, judged beside the metrics (src/alerts, docs/alerts.md). */
+      expect: expectSchema.optional(),
     })),
   })
   .check((ctx) => {
@@ -256,7 +259,7 @@ export const experimentSchema = z
       ctx.issues.push({ code: 'custom', input: exp, path, message });
     };
     // Any string the URL parser would read as http(s), in any field: the raw form must be plain.
-    for (const [key, part] of [['source', spec.source], ['fault', spec.fault], ['notify', spec.notify]] as const) {
+    for (const [key, part] of [['source', spec.source], ['fault', spec.fault], ['notify', spec.notify], ['expect', spec.expect]] as const) {
       for (const { path, raw } of urlStrings(part, '')) {
         const problem = rawUrlProblem(raw);
         if (problem) issue(['spec', key, ...pathSegments(path)], `not a plainly written URL: ${problem}`);
@@ -292,6 +295,9 @@ export const experimentSchema = z
         issue(['spec', 'fault', 'duration'], `guarantees ${possible} samples per group at step ${spec.source.step}ms${endExclusive ? ` (${spec.source.kind} leaves out the point at the window's end)` : ''}, below minSamples ${minSamples} for metric "${m.name}"`);
       }
     });
+    if (spec.expect && !spec.expect.prometheus && spec.source.kind !== 'prometheus') {
+      issue(['spec', 'expect', 'prometheus'], `needed: the alerting rules are read from a Prometheus, and spec.source is ${spec.source.kind}`);
+    }
     if (spec.analysis.interval >= spec.fault.duration) {
       issue(['spec', 'analysis', 'interval'], 'must be shorter than fault.duration');
     }
