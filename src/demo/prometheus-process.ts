@@ -20,7 +20,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { stringify } from 'yaml';
@@ -50,6 +50,10 @@ export interface StartPrometheusOptions {
   startTimeoutMs?: number;
   /** More command-line flags (e.g. `--query.max-concurrency=200` for a benchmark that queries hard). */
   extraArgs?: readonly string[];
+  /** Rule files to load, by file name → YAML text (written beside the config). */
+  ruleFiles?: Readonly<Record<string, string>>;
+  /** Alertmanagers (loopback `host:port`) to send alerts to, with API v2. */
+  alertmanagers?: readonly string[];
 }
 
 /** One element of an instant-query vector. */
@@ -158,7 +162,7 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
 
 export async function startPrometheus(opts: StartPrometheusOptions): Promise<RunningPrometheus> {
   if (opts.targets.length === 0) throw new Error('startPrometheus needs at least one target');
-  for (const target of opts.targets) assertLoopbackTarget(target);
+  for (const target of [...opts.targets, ...(opts.alertmanagers ?? [])]) assertLoopbackTarget(target);
   const binary = opts.binary ?? findBinary('prometheus', PROMETHEUS_DEFAULT_PATH);
   if (!binary) throw new Error(`prometheus binary not found at ${PROMETHEUS_DEFAULT_PATH} nor on PATH`);
 
@@ -178,12 +182,16 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
         static_configs: [{ targets: opts.targets }],
       },
     ],
+    ...(opts.ruleFiles ? { rule_files: Object.keys(opts.ruleFiles).map((n) => basename(n)) } : {}),
+    ...(opts.alertmanagers?.length ? { alerting: { alertmanagers: [{ api_version: 'v2', static_configs: [{ targets: opts.alertmanagers }] }] } } : {}),
   };
 
   const dir = await mkdtemp(join(tmpdir(), 'steadystate-prom-'));
   try {
     const configFile = join(dir, 'prometheus.yml');
     await writeFile(configFile, stringify(config));
+    // Relative rule_files entries resolve against the config file's directory.
+    for (const [name, text] of Object.entries(opts.ruleFiles ?? {})) await writeFile(join(dir, basename(name)), text);
     let lastError: Error | undefined;
     // The port from freePort() may be taken before Prometheus binds it.
     for (let attempt = 1; attempt <= START_ATTEMPTS; attempt += 1) {
