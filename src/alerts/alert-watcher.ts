@@ -57,15 +57,15 @@ export class AlertWatcher implements RunHook {
     const maxPolls = Math.ceil((LIMITS.maxFaultDurationMs + MAX_RESOLVE_WAIT_MS) / this.spec.interval) + 10;
     for (let i = 0; i < maxPolls && !this.stop.signal.aborted; i++) {
       const started = this.now();
-      await this.pollOnce(ctx);
+      await this.pollOnce(ctx, this.stop.signal);
       const wait = this.spec.interval - (this.now() - started);
       if (wait > 0) await sleep(wait, this.stop.signal).catch(() => undefined);
     }
   }
 
-  private async pollOnce(ctx: RunHookContext): Promise<void> {
+  private async pollOnce(ctx: RunHookContext, stop: AbortSignal): Promise<void> {
     const at = this.now();
-    const signal = AbortSignal.any([this.stop.signal, AbortSignal.timeout(this.spec.timeout)]);
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(this.spec.timeout)]);
     const names = this.spec.alerts.map((a) => a.name);
     const [prom, am] = await Promise.allSettled([
       fetchPrometheusAlerts(this.deps.prometheus, this.deps, signal),
@@ -121,6 +121,8 @@ export class AlertWatcher implements RunHook {
     }
     this.stop.abort();
     await this.loop;
+    // One look after the close at least (bounded by the interval): an alert that fired just before it counts.
+    if (this.closedAt !== undefined && !ctx.signal.aborted && !this.polls.some((p) => p.at >= closedAt)) await this.pollOnce(ctx, AbortSignal.any([ctx.signal, AbortSignal.timeout(this.spec.interval)]));
     const result = evaluateAlerts({
       expectations: this.spec.alerts,
       polls: this.polls,
