@@ -22,6 +22,8 @@ export interface AnnotationRunInfo {
 export class AnnotationHook implements RunHook {
   readonly name = 'annotations';
   private readonly inFlight = new Set<Promise<void>>();
+  /** A close by a halt, held until `run.halted` says which guardrail (it is recorded right after the close). */
+  private heldClose: { event: RunEvent; ctx: RunHookContext } | undefined;
 
   constructor(
     private readonly annotators: readonly Annotator[],
@@ -30,6 +32,20 @@ export class AnnotationHook implements RunHook {
   ) {}
 
   onEvent(event: RunEvent, ctx: RunHookContext): void {
+    if (event.type === 'window.closed' && event.data?.by === 'halt') {
+      this.heldClose = { event, ctx };
+      return;
+    }
+    if (event.type === 'run.halted' && this.heldClose) {
+      const held = this.heldClose.event;
+      this.heldClose = undefined;
+      this.send({ ...held, data: { ...held.data, guardrail: event.data?.guardrail ?? null, reason: event.data?.reason ?? null } }, ctx);
+      return;
+    }
+    this.send(event, ctx);
+  }
+
+  private send(event: RunEvent, ctx: RunHookContext): void {
     const annotation = this.annotationFor(event, ctx);
     if (!annotation) return;
     for (const annotator of this.annotators) {
@@ -38,7 +54,12 @@ export class AnnotationHook implements RunHook {
     }
   }
 
-  async settle(): Promise<undefined> {
+  async settle(ctx: RunHookContext): Promise<undefined> {
+    if (this.heldClose) {
+      const { event } = this.heldClose;
+      this.heldClose = undefined;
+      this.send(event, ctx);
+    }
     // Each post is bounded by its timeout; a bounded count of rounds in case one starts another.
     for (let round = 0; round < 5 && this.inFlight.size > 0; round++) await Promise.allSettled([...this.inFlight]);
     return undefined;
@@ -74,7 +95,8 @@ export class AnnotationHook implements RunHook {
     if (event.type === 'window.closed' && window) {
       const by = typeof event.data?.by === 'string' ? event.data.by : 'closed';
       const halted = by === 'halt';
-      return { ...base, kind: event.type, time: Date.parse(window.openedAt), timeEnd: window.closedAt ? Date.parse(window.closedAt) : at, title: `Fault window closed (${by}): ${this.info.experiment}`, text: `steadystate run ${run.id}: ${this.info.injector} fault window, closed by ${by}${halted && run.halt ? ` — guardrail "${run.halt.guardrail}": ${run.halt.reason}` : ''}`, tags: [...tags, 'event:window.closed'], severity: halted ? 'warning' : 'info' };
+      const guardrail = typeof event.data?.guardrail === 'string' ? ` — guardrail "${event.data.guardrail}": ${typeof event.data.reason === 'string' ? event.data.reason : ''}` : '';
+      return { ...base, kind: event.type, time: Date.parse(window.openedAt), timeEnd: window.closedAt ? Date.parse(window.closedAt) : at, title: `Fault window closed (${by}): ${this.info.experiment}`, text: `steadystate run ${run.id}: ${this.info.injector} fault window, closed by ${by}${guardrail}`, tags: [...tags, 'event:window.closed'], severity: halted ? 'warning' : 'info' };
     }
     if (event.type === 'step.started') {
       const index = typeof event.data?.index === 'number' ? event.data.index : undefined;
