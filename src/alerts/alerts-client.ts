@@ -41,7 +41,8 @@ async function getJson(endpoint: AlertEndpoint, path: string, query: URLSearchPa
   }
   const text = await res.text();
   if (text.length > MAX_BODY_CHARS) throw new AlertsApiError(`${what}: answer larger than ${MAX_BODY_CHARS} characters`);
-  if (!res.ok) throw new AlertsApiError(`${what}: HTTP ${res.status} from ${url.host}${path}: ${redactText(text.slice(0, 200))}`);
+  // The body is not quoted (operations.md, outbound hosts): a URL must not read an internal endpoint back.
+  if (!res.ok) throw new AlertsApiError(`${what}: HTTP ${res.status} from ${url.host}${path} (${res.headers.get('content-type') ?? 'no content type'}, ${text.length} characters)`);
   try {
     return JSON.parse(text);
   } catch {

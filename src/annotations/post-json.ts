@@ -16,7 +16,8 @@ export async function postJson(url: string, headers: Record<string, string>, bod
     throw new AnnotationError(`${what}: ${new URL(url).host} unreachable: ${redactText((err as Error).message)}`, { cause: err });
   }
   const text = await res.text();
-  if (!res.ok) throw new AnnotationError(`${what}: HTTP ${res.status}: ${redactText(text.slice(0, 200))}`);
+  // Status, type and size only: an error body is not quoted into a run's timeline (docs/operations.md).
+  if (!res.ok) throw new AnnotationError(`${what}: HTTP ${res.status} (${res.headers.get('content-type') ?? 'no content type'}, ${text.length} characters)`);
   try {
     return JSON.parse(text);
   } catch {
