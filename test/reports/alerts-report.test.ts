@@ -39,7 +39,7 @@ test('JSON: run.alerts beside the contract fields, which are unchanged', () => {
   const { run: s } = runSummary(run);
   assert.deepEqual(s.alerts, alerts);
   assert.deepEqual(Object.keys(s), ['id', 'experiment', 'state', 'verdict', 'reason', 'startedAt', 'endedAt', 'metrics', 'alerts', 'window']);
-  assert.deepEqual(runSummary({ ...run, alerts: undefined } as RunRecord).run.alerts, undefined);
+  assert.deepEqual(runSummary({ ...run, alerts: undefined }).run.alerts, undefined);
 });
 
 test('Markdown and HTML: the verdict, the delays, the combination rule; alert names escaped', () => {
@@ -53,7 +53,7 @@ test('Markdown and HTML: the verdict, the delays, the combination rule; alert na
   assert.ok(html.includes('alerts: fail'));
   assert.ok(html.includes('2.4s') && html.includes('3.0s'));
   assert.ok(!html.includes('Quiet<b>') && html.includes('Quiet&lt;b&gt;'));
-  assert.ok(!renderHtmlReport({ ...run, alerts: undefined } as RunRecord).includes('h-alerts'));
+  assert.ok(!renderHtmlReport({ ...run, alerts: undefined }).includes('h-alerts'));
 });
 
 test('Slack: one line per alert in the verdict message, escaped, within Block Kit limits', () => {
