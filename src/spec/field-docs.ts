@@ -109,6 +109,22 @@ const CORE: Record<string, FieldDoc> = {
   'spec.notify.slack.token.fromEnv': { description: 'Environment variable name, starting with SLACK_ or STEADYSTATE_SLACK_.', example: 'SLACK_BOT_TOKEN_PAYMENTS' },
   'spec.notify.slack.channel': { description: 'Channel name or id, for a bot.', example: '"#chaos"' },
   'spec.notify.slack.updates': { description: 'How a bot reports halt and verdict: `update` the start message in place, or reply in its `thread`.', example: 'thread' },
+  'spec.expect': { description: 'Alert expectations: which alerts must fire (how soon after each step began), resolve after the window, or never fire; judged beside the metrics as `alerts: pass|fail|inconclusive` (docs/alerts.md).', example: '{ alerts: [{ name: ErrorBudgetBurnFast, within: 5m }, { name: PagerOnly, never: true }] }' },
+  'spec.expect.alerts': { description: 'One entry per alert: `within` (must fire) or `never: true` (must not).', example: '[{ name: ErrorBudgetBurnFast, within: 5m }]' },
+  'spec.expect.alerts[].name': { description: 'The alerting rule\'s name (its `alertname` label). A name Prometheus has no alerting rule for fails the expectation.', example: 'ErrorBudgetBurnFast' },
+  'spec.expect.alerts[].labels': { description: 'Equality matchers on the alert\'s labels.', example: '{ severity: page }' },
+  'spec.expect.alerts[].within': { description: 'The alert must be firing at most this long after each step (the whole window without a ladder) began; the firing time is Prometheus\'s activeAt plus the rule\'s `for`.', unit: DURATION, example: '5m' },
+  'spec.expect.alerts[].resolveWithin': { description: 'The alert must stop firing at most this long after the window closed; the run watches that long at most.', unit: DURATION, example: '10m' },
+  'spec.expect.alerts[].never': { description: 'The alert must not fire (in Prometheus, nor active in Alertmanager) while the run watches.', example: 'true' },
+  'spec.expect.prometheus': { description: 'Where the alerting rules are read (`GET /api/v1/rules?type=alert`). Default: `spec.source` when it is Prometheus.', example: '{ url: "http://prometheus:9090" }' },
+  'spec.expect.prometheus.url': { description: 'Base URL of Prometheus; allowed by STEADYSTATE_ALLOWED_HOSTS.', example: '"http://prometheus:9090"' },
+  'spec.expect.prometheus.headers': { description: 'Sent with every request; values are text or secret references `{ fromEnv }` / `{ fromFile }`, never shown.', example: '{ X-Scope-OrgID: team-a }' },
+  'spec.expect.alertmanager': { description: 'An Alertmanager to check too (`GET /api/v2/alerts`): an alert that must fire must also be active there, unsilenced.', example: '{ url: "http://alertmanager:9093" }' },
+  'spec.expect.alertmanager.url': { description: 'Base URL of Alertmanager; allowed by STEADYSTATE_ALLOWED_HOSTS.', example: '"http://alertmanager:9093"' },
+  'spec.expect.alertmanager.headers': { description: 'Sent with every request; values are text or secret references `{ fromEnv }` / `{ fromFile }`, never shown.', example: '{ Authorization: { fromEnv: AM_TOKEN } }' },
+  'spec.expect.interval': { description: 'How often the alerts APIs are polled while the run watches (never on the halt path).', unit: DURATION, example: '2s' },
+  'spec.expect.timeout': { description: 'Time limit of each request to the alerts APIs; a slow answer costs one look.', unit: DURATION, example: '2s' },
+  'spec.expect.onFail': { description: '`report`: the run\'s state stays the metrics\' verdict, alerts reported beside it. `fail`: failed alert expectations fail a passed or inconclusive run.', example: 'report' },
 };
 
 const SOURCES: Record<string, FieldDoc> = {
