@@ -18,7 +18,7 @@ import { createMetricSource } from '../metric-sources/registry.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
-import { loadRunRecord } from './run-views.ts';
+import { loadRunRecord, snapshot } from './run-views.ts';
 import { buildRunHooks } from './run-hooks.ts';
 import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
 import { RunWriter } from './run-writer.ts';
@@ -405,15 +405,3 @@ export class RunService {
 }
 
 /** The persisted part of a run record (events and samples are appended separately). */
-function snapshot(run: Readonly<RunRecord>) {
-  return {
-    state: run.state,
-    startedAt: run.startedAt,
-    verdict: run.verdict,
-    reason: run.reason,
-    endedAt: run.endedAt,
-    ...(run.window ? { window: run.window } : {}),
-    ...(run.halt ? { halt: run.halt } : {}),
-    metrics: run.metrics,
-  };
-}

@@ -33,3 +33,17 @@ export async function loadRunRecord(store: Store, row: StoredRun, opts: { series
   if (judged?.data?.alerts && typeof judged.data.alerts === 'object') record.alerts = judged.data.alerts as unknown as AlertsResult;
   return record;
 }
+
+/** The run row's columns from a RunRecord: what the run service writes at every event. */
+export function snapshot(run: Readonly<RunRecord>) {
+  return {
+    state: run.state,
+    startedAt: run.startedAt,
+    verdict: run.verdict,
+    reason: run.reason,
+    endedAt: run.endedAt,
+    ...(run.window ? { window: run.window } : {}),
+    ...(run.halt ? { halt: run.halt } : {}),
+    metrics: run.metrics,
+  };
+}
