@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
+import { registerPlaygroundCommand } from './playground-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { runCommand } from './run-command.ts';
 import { registerServiceCommands } from './service-commands.ts';
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
       process.exitCode = await demoCommand(opts);
     });
 
+  registerPlaygroundCommand(program);
   registerTokenCommand(program);
   registerServiceCommands(program);
   registerWaitCommand(program);

@@ -6,7 +6,7 @@
  * its web server on 127.0.0.1 only. Every wait is bounded in time and in
  * attempts; failures carry the tail of Prometheus's own log.
  *
- *   const target = await startMetricsTarget(registry);      // prom-client Registry
+ *   const target = await startMetricsTarget(registry);      // prom-client Registry (metrics-target.ts)
  *   const prom = await startPrometheus({ targets: [target.target] });
  *   after(async () => { await prom.stop(); await target.stop(); });
  *   await prom.waitForTargetsUp(10_000);
@@ -15,18 +15,14 @@
  * (loudly, never in CI) where the binary is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Registry } from 'prom-client';
 import { stringify } from 'yaml';
 import { findBinary } from '../lib/binaries.ts';
 import { freePort } from '../lib/ports.ts';
-
 
 export const PROMETHEUS_DEFAULT_PATH = '/usr/bin/prometheus';
 
@@ -50,6 +46,8 @@ export interface StartPrometheusOptions {
   startTimeoutMs?: number;
   /** More command-line flags (e.g. `--query.max-concurrency=200` for a benchmark that queries hard). */
   extraArgs?: readonly string[];
+  /** A loopback address for the web server (the playground's 127.0.0.1:9090); port 0 or none: a free port. */
+  listen?: { host: string; port: number };
 }
 
 /** One element of an instant-query vector. */
@@ -62,6 +60,8 @@ export interface RunningPrometheus {
   /** Base URL, e.g. http://127.0.0.1:41234 */
   url: string;
   port: number;
+  /** The Prometheus process. */
+  pid: number;
   /** The temp dir holding config and TSDB; removed by stop(). */
   dir: string;
   /** SIGTERM, wait (bounded), SIGKILL if needed, remove the temp dir. Idempotent. */
@@ -185,11 +185,14 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
     const configFile = join(dir, 'prometheus.yml');
     await writeFile(configFile, stringify(config));
     let lastError: Error | undefined;
-    // The port from freePort() may be taken before Prometheus binds it.
-    for (let attempt = 1; attempt <= START_ATTEMPTS; attempt += 1) {
-      const port = await freePort();
+    const host = opts.listen?.host ?? '127.0.0.1';
+    assertLoopbackTarget(`${host}:1`);
+    // The port from freePort() may be taken before Prometheus binds it; a fixed port is tried once.
+    const fixedPort = opts.listen?.port || undefined;
+    for (let attempt = 1; attempt <= (fixedPort ? 1 : START_ATTEMPTS); attempt += 1) {
+      const port = fixedPort ?? (await freePort());
       try {
-        return await launch(binary, dir, configFile, port, opts.targets.length, opts.startTimeoutMs ?? 20_000, opts.extraArgs ?? []);
+        return await launch(binary, dir, configFile, host, port, opts.targets.length, opts.startTimeoutMs ?? 20_000, opts.extraArgs ?? []);
       } catch (err) {
         lastError = err as Error;
         if (!/address already in use/i.test(lastError.message)) break;
@@ -206,19 +209,20 @@ async function launch(
   binary: string,
   dir: string,
   configFile: string,
+  host: string,
   port: number,
   targetCount: number,
   startTimeoutMs: number,
   extraArgs: readonly string[],
 ): Promise<RunningPrometheus> {
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   const log = new LogTail();
   const child = spawn(
     binary,
     [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, `data-${port}`)}`,
-      `--web.listen-address=127.0.0.1:${port}`,
+      `--web.listen-address=${host}:${port}`,
       '--log.level=info',
       ...extraArgs,
     ],
@@ -326,71 +330,7 @@ async function launch(
     );
   };
 
-  return { url, port, dir, stop, waitForTargetsUp, waitForSeries, query, logs: () => log.toString() };
+  return { url, port, pid: child.pid as number, dir, stop, waitForTargetsUp, waitForSeries, query, logs: () => log.toString() };
 }
 
-export interface MetricsTarget {
-  /** `127.0.0.1:port`, for `startPrometheus({ targets })`. */
-  target: string;
-  url: string;
-  port: number;
-  /** Number of scrapes served so far. */
-  readonly scrapes: number;
-  /** Resolves once `count` scrapes in total have been served. */
-  waitForScrapes(count: number, timeoutMs?: number): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/**
- * Serve a prom-client registry on 127.0.0.1 (any path; Prometheus asks for
- * its `metrics_path`). Collect callbacks on the registry's metrics run at
- * each scrape, which lets a test make values a function of scrape time.
- */
-export async function startMetricsTarget(registry: Registry): Promise<MetricsTarget> {
-  const events = new EventEmitter();
-  let scrapes = 0;
-  const server: Server = createServer((req, res) => {
-    registry
-      .metrics()
-      .then((body) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(body);
-        scrapes += 1;
-        events.emit('scrape', scrapes);
-      })
-      .catch((err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-
-  return {
-    target: `127.0.0.1:${port}`,
-    url: `http://127.0.0.1:${port}`,
-    port,
-    get scrapes() {
-      return scrapes;
-    },
-    async waitForScrapes(count: number, timeoutMs = 15_000): Promise<void> {
-      if (scrapes >= count) return;
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        // Each 'scrape' event is one step closer; bounded by `count` events and the signal.
-        while (scrapes < count) await once(events, 'scrape', { signal });
-      } catch {
-        throw new Error(`timed out after ${timeoutMs}ms waiting for ${count} scrapes (saw ${scrapes})`);
-      }
-    },
-    async stop(): Promise<void> {
-      if (!server.listening) return;
-      const closed = once(server, 'close');
-      server.close();
-      // Prometheus keeps scrape connections alive; close() alone would wait for them.
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-}
+export { startMetricsTarget, type MetricsTarget } from './metrics-target.ts';
