@@ -161,6 +161,7 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
       }
     });
     say(`load: ${opts.rate} req/s (half POST /checkout, half GET /browse) from 100,000 simulated users, until stopped`);
+    await warmUp(sourceUrl, say);
     return {
       shopUrl: shop.url,
       listenUrl: proxy.listenUrl,
@@ -186,4 +187,33 @@ function spawnLoad(opts: Omit<LoadOptions, 'signal'>): ChildProcess {
   });
   if (child.pid === undefined) throw new ConfigError('could not start the load process');
   return child;
+}
+
+/**
+ * Ready means a spec can start now: both groups' checkout rate over the 5 s
+ * window examples use has been steady for six 1 s steps (a run that starts
+ * while the load ramps up reads the ramp as an effect). Bounded at 60 s; a
+ * playground that never steadies still starts, with a warning.
+ */
+async function warmUp(url: string, say: (line: string) => void): Promise<void> {
+  const probe = createMetricSource({ kind: 'prometheus', url, step: '1s' } as { kind: string });
+  const deadline = Date.now() + 60_000;
+  for (let i = 0; i < 120 && Date.now() < deadline; i++) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const end = Date.now();
+    const steady = await Promise.all(
+      ['control', 'experiment'].map(async (group) => {
+        try {
+          const r = await probe.queryRange(`sum(rate(shop_checkouts_total{group="${group}"}[5s]))`, { start: new Date(end - 8_000), end: new Date(end), stepMs: 1_000 });
+          const last = (r.series[0]?.samples ?? []).slice(-6).map((p) => p.v);
+          const max = Math.max(...last);
+          return last.length === 6 && max > 0 && (max - Math.min(...last)) / max < 0.15;
+        } catch {
+          return false; // no data yet: expected for the first seconds
+        }
+      }),
+    );
+    if (steady.every(Boolean)) return;
+  }
+  say('warning: the checkout rate did not steady within 60 s (a busy machine?); runs may read the ramp as an effect');
 }
