@@ -87,17 +87,21 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
     await assertPortFree(at, flag);
   }
 
-  const stops: (() => Promise<unknown>)[] = [];
+  // Stopped last-started first, except that the load and the metrics source (independent of each other)
+  // stop together, then the proxy and the shop together: on a busy machine each can take seconds.
+  const stops: { stage: 'front' | 'back'; stop: () => Promise<unknown> }[] = [];
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      for (const s of stops.reverse()) await s().catch(() => undefined);
+      for (const stage of ['front', 'back'] as const) {
+        await Promise.all(stops.filter((s) => s.stage === stage).map((s) => s.stop().catch(() => undefined)));
+      }
     })();
     return stopping;
   };
   try {
     const shop: SampleShop = await startSampleShop(opts.shop);
-    stops.push(() => shop.close());
+    stops.push({ stage: 'back', stop: () => shop.close() });
     const proxy: FaultProxy = await startFaultProxy({
       listen: opts.listen,
       admin: opts.admin,
@@ -108,7 +112,7 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
       stickyHeader: 'x-user-id',
       routes: opts.routes,
     });
-    stops.push(() => proxy.close());
+    stops.push({ stage: 'back', stop: () => proxy.close() });
     say(`shop ${shop.url} behind the fault proxy ${proxy.listenUrl} (admin ${proxy.adminUrl}), 50% control / 50% experiment by x-user-id`);
 
     let backend: Playground['backend'];
@@ -122,7 +126,7 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
         jobName: 'playground',
         listen: opts.prometheus,
       });
-      stops.push(() => prom.stop());
+      stops.push({ stage: 'front', stop: () => prom.stop() });
       await prom.waitForTargetsUp(20_000);
       backend = 'prometheus';
       sourceUrl = prom.url;
@@ -131,9 +135,9 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
     } else {
       const config = { kind: 'scrape', targets: [`${shop.url}/metrics`, `${proxy.adminUrl}/metrics`], step: '1s', job: 'playground' };
       const scrape: MetricSource & { close?: () => Promise<void> } = createMetricSource(config);
-      stops.push(async () => scrape.close?.());
+      stops.push({ stage: 'front', stop: async () => scrape.close?.() });
       const shim = await startPrometheusShim(scrape, opts.prometheus);
-      stops.push(() => shim.close());
+      stops.push({ stage: 'front', stop: () => shim.close() });
       backend = 'scrape';
       sourceUrl = shim.url;
       say(`no prometheus installed: the embedded scrape source answers Prometheus's query_range at ${shim.url} (a PromQL subset; demos only)`);
@@ -151,15 +155,17 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
       untilStopped: true,
     });
     const loadExited = once(load, 'exit');
-    stops.push(async () => {
+    const stopLoad = async (): Promise<void> => {
       if (load.exitCode !== null || load.signalCode !== null) return;
       load.kill('SIGTERM');
-      const gone = await Promise.race([loadExited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
+      // The load is disposable: 3 s for its in-flight requests, then it goes.
+      const gone = await Promise.race([loadExited.then(() => true), new Promise((r) => setTimeout(() => r(false), 3_000))]);
       if (!gone) {
         load.kill('SIGKILL');
         await loadExited;
       }
-    });
+    };
+    stops.push({ stage: 'front', stop: stopLoad });
     say(`load: ${opts.rate} req/s (half POST /checkout, half GET /browse) from 100,000 simulated users, until stopped`);
     await warmUp(sourceUrl, say);
     return {
