@@ -12,7 +12,7 @@ import { Option } from 'commander';
 import { type InputIssue, ValidationError } from '../lib/errors.ts';
 import { MAX_RATE } from '../demo/load-generator.ts';
 import type { Playground } from '../demo/playground.ts';
-import { parseHostPort } from '../proxy/command.ts';
+import { MAX_ROUTES, routePatternProblem } from '../proxy/routes.ts';
 import type { HostPort } from '../proxy/fault-proxy.ts';
 
 /** The ports examples/ use; every doc names the same (README, docs/cli.md, docs/injectors/http-proxy.md). */
@@ -59,6 +59,8 @@ function isLoopback(host: string): boolean {
 }
 
 export async function playgroundCommand(opts: PlaygroundCliOptions): Promise<number> {
+  // Loaded here, not at the top: program.ts registers this command for every CLI start.
+  const { parseHostPort } = await import('../proxy/command.ts');
   const issues: InputIssue[] = [];
   const address = (flag: string, value: string): HostPort => {
     const hp = parseHostPort(value);
@@ -72,6 +74,13 @@ export async function playgroundCommand(opts: PlaygroundCliOptions): Promise<num
   const prometheus = address('--prometheus', opts.prometheus);
   const rate = Number(opts.rate);
   if (!(Number.isFinite(rate) && rate > 0 && rate <= MAX_RATE)) issues.push({ path: '--rate', message: `"${opts.rate}" is not a number of requests per second in (0, ${MAX_RATE}]` });
+  for (const r of opts.route) {
+    const problem = routePatternProblem(r);
+    if (problem) issues.push({ path: '--route', message: `"${r}" ${problem}` });
+  }
+  if (opts.route.length > MAX_ROUTES || new Set(opts.route).size !== opts.route.length) {
+    issues.push({ path: '--route', message: `at most ${MAX_ROUTES} patterns, each once` });
+  }
   if (issues.length > 0) throw new ValidationError(issues);
 
   // With --json stdout carries the one JSON line only; the guide goes to stderr.
