@@ -70,10 +70,12 @@ export function startMinimalProxy(upstream: string): Promise<Child> {
   return start('minimal', ['--import', 'tsx', 'bench/proxy/minimal-proxy.ts', upstream], 'stdout', urlLine);
 }
 
-/** `steadystate proxy` exactly as users start it, with `workers` workers; its URL comes from its "listening" log line. */
+/** `steadystate proxy` as users start it (three --route patterns), with `workers` workers; its URL comes from its "listening" log line. */
 export function startOurProxy(upstream: string, workers: number): Promise<Child> {
   const args = ['bin/steadystate.js', 'proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--upstream', upstream];
   args.push('--sticky-header', 'x-user-id', '--workers', String(workers));
+  // Routes as a user judging journeys configures them: the route label's lookup is part of the cost.
+  args.push('--route', '/checkout', '--route', '/api/*', '--route', '/static/*');
   return start(`ours ×${workers}`, args, 'stderr', (line) => {
     try {
       const entry = JSON.parse(line) as { msg?: string; listen?: string };

@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
 import { registerDeployCommand } from './deploy-command.ts';
+import { registerPlaygroundCommand } from './playground-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerTokenCommand } from './token-command.ts';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
     .option('--sticky-header <name>', 'header whose value keeps a user in one group (default: client address)')
     .option('--admin-host <name...>', 'host names the admin API answers to besides IP addresses and localhost (DNS rebinding defence)')
     .addOption(new Option('--workers <n>', 'processes serving traffic (windows, deadlines and metrics stay consistent across them)').default('1'))
+    .option('--route <pattern...>', 'path patterns for the route label of the request metrics (/checkout, /api/*); other paths are "other"')
     .action(async (opts: ProxyCliOptions) => {
       const { runProxyCommand } = await import('../proxy/command.ts');
       await runProxyCommand(opts);
@@ -84,6 +86,7 @@ export function buildProgram(): Command {
       process.exitCode = await demoCommand(opts);
     });
 
+  registerPlaygroundCommand(program);
   registerTokenCommand(program);
   registerServiceCommands(program);
   registerWaitCommand(program);
@@ -102,4 +105,5 @@ export interface ProxyCliOptions {
   stickyHeader?: string;
   adminHost?: string[];
   workers?: string;
+  route?: string[];
 }

@@ -5,7 +5,8 @@
  *
  * Bounded on every axis so a mistake cannot turn it into a flood: loopback
  * targets only, a rate cap, a time cap, a request cap and a cap on requests in
- * flight (beyond it a tick is dropped and counted, not queued). Request
+ * flight (beyond it a tick is dropped and counted, not queued); `untilStopped`
+ * trades the time and request caps for its abort signal (the playground). Request
  * failures are counted, never thrown (only a throwing `onResult` is rethrown).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +38,11 @@ export interface LoadOptions {
   durationMs?: number;
   /** Stop when aborted. In-flight requests still finish (each within timeoutMs). */
   signal?: AbortSignal;
+  /**
+   * Run until `signal` aborts, past MAX_DURATION_MS and MAX_REQUESTS (the playground's steady
+   * load). Still bounded by the rate cap and maxInFlight; needs `signal`, excludes durationMs.
+   */
+  untilStopped?: boolean;
   /** Header carrying the user id, e.g. x-user-id. Without it no id is sent. */
   stickyHeader?: string;
   /**
@@ -89,8 +95,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
   if (!(Number.isInteger(opts.users) && opts.users >= 1)) throw new Error('runLoad: users must be a positive integer');
   if (opts.paths.length === 0 || opts.paths.some((p) => !(p.weight > 0))) throw new Error('runLoad: paths need positive weights');
 
-  const durationMs = Math.min(opts.durationMs ?? MAX_DURATION_MS, MAX_DURATION_MS);
-  const maxRequests = Math.min(opts.maxRequests ?? MAX_REQUESTS, MAX_REQUESTS);
+  if (opts.untilStopped && (opts.signal === undefined || opts.durationMs !== undefined || opts.maxRequests !== undefined)) {
+    throw new Error('runLoad: untilStopped needs signal and excludes durationMs and maxRequests');
+  }
+  const durationMs = opts.untilStopped ? Number.POSITIVE_INFINITY : Math.min(opts.durationMs ?? MAX_DURATION_MS, MAX_DURATION_MS);
+  const maxRequests = opts.untilStopped ? Number.POSITIVE_INFINITY : Math.min(opts.maxRequests ?? MAX_REQUESTS, MAX_REQUESTS);
   const maxInFlight = opts.maxInFlight ?? 256;
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const base = opts.url.replace(/\/+$/, '');
@@ -140,6 +149,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
 
   const start = performance.now();
   const end = start + durationMs;
+  // Bounded by maxRequests, or (untilStopped) by the signal: every pass either waits for the next tick or breaks on abort.
   for (let i = 0; i < maxRequests; i++) {
     // Absolute schedule: tick i is due at start + i·interval, so timer lateness does not add up to a lower rate.
     const due = start + i * intervalMs;

@@ -6,7 +6,7 @@
  * its web server on 127.0.0.1 only. Every wait is bounded in time and in
  * attempts; failures carry the tail of Prometheus's own log.
  *
- *   const target = await startMetricsTarget(registry);      // prom-client Registry
+ *   const target = await startMetricsTarget(registry);      // prom-client Registry (metrics-target.ts)
  *   const prom = await startPrometheus({ targets: [target.target] });
  *   after(async () => { await prom.stop(); await target.stop(); });
  *   await prom.waitForTargetsUp(10_000);
@@ -23,7 +23,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { findBinary } from '../lib/binaries.ts';
 import { freePort } from '../lib/ports.ts';
-
 
 export const PROMETHEUS_DEFAULT_PATH = '/usr/bin/prometheus';
 
@@ -51,6 +50,8 @@ export interface StartPrometheusOptions {
   ruleFiles?: Readonly<Record<string, string>>;
   /** Alertmanagers (loopback `host:port`) to send alerts to, with API v2. */
   alertmanagers?: readonly string[];
+  /** A loopback address for the web server (the playground's 127.0.0.1:9090); port 0 or none: a free port. */
+  listen?: { host: string; port: number };
 }
 
 /** One element of an instant-query vector. */
@@ -63,6 +64,8 @@ export interface RunningPrometheus {
   /** Base URL, e.g. http://127.0.0.1:41234 */
   url: string;
   port: number;
+  /** The Prometheus process. */
+  pid: number;
   /** The temp dir holding config and TSDB; removed by stop(). */
   dir: string;
   /** SIGTERM, wait (bounded), SIGKILL if needed, remove the temp dir. Idempotent. */
@@ -190,11 +193,14 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
     // Relative rule_files entries resolve against the config file's directory.
     for (const [name, text] of Object.entries(opts.ruleFiles ?? {})) await writeFile(join(dir, basename(name)), text);
     let lastError: Error | undefined;
-    // The port from freePort() may be taken before Prometheus binds it.
-    for (let attempt = 1; attempt <= START_ATTEMPTS; attempt += 1) {
-      const port = await freePort();
+    const host = opts.listen?.host ?? '127.0.0.1';
+    assertLoopbackTarget(`${host}:1`);
+    // The port from freePort() may be taken before Prometheus binds it; a fixed port is tried once.
+    const fixedPort = opts.listen?.port || undefined;
+    for (let attempt = 1; attempt <= (fixedPort ? 1 : START_ATTEMPTS); attempt += 1) {
+      const port = fixedPort ?? (await freePort());
       try {
-        return await launch(binary, dir, configFile, port, opts.targets.length, opts.startTimeoutMs ?? 20_000, opts.extraArgs ?? []);
+        return await launch(binary, dir, configFile, host, port, opts.targets.length, opts.startTimeoutMs ?? 20_000, opts.extraArgs ?? []);
       } catch (err) {
         lastError = err as Error;
         if (!/address already in use/i.test(lastError.message)) break;
@@ -211,19 +217,20 @@ async function launch(
   binary: string,
   dir: string,
   configFile: string,
+  host: string,
   port: number,
   targetCount: number,
   startTimeoutMs: number,
   extraArgs: readonly string[],
 ): Promise<RunningPrometheus> {
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   const log = new LogTail();
   const child = spawn(
     binary,
     [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, `data-${port}`)}`,
-      `--web.listen-address=127.0.0.1:${port}`,
+      `--web.listen-address=${host}:${port}`,
       '--log.level=info',
       ...extraArgs,
     ],
@@ -331,7 +338,7 @@ async function launch(
     );
   };
 
-  return { url, port, dir, stop, waitForTargetsUp, waitForSeries, query, logs: () => log.toString() };
+  return { url, port, pid: child.pid as number, dir, stop, waitForTargetsUp, waitForSeries, query, logs: () => log.toString() };
 }
 
 export { startMetricsTarget, type MetricsTarget } from './metrics-target.ts';

@@ -16,7 +16,7 @@ export const LEASE_MS = 5_000;
 /** How often the primary renews the lease: several renewals fit in one lease. */
 export const LEASE_RENEW_MS = 1_000;
 
-export type WorkerConfig = Pick<ResolvedProxyOptions, 'listen' | 'upstream' | 'controlPercent' | 'experimentPercent' | 'stickyHeader'>;
+export type WorkerConfig = Pick<ResolvedProxyOptions, 'listen' | 'upstream' | 'controlPercent' | 'experimentPercent' | 'stickyHeader' | 'routes'>;
 
 export type PrimaryMessage =
   /** The window in effect (null: none), numbered; the worker answers `applied` with the same seq. */

@@ -1,6 +1,7 @@
 /**
  * `steadystate proxy --listen HOST:PORT --upstream URL --admin HOST:PORT
- *  [--control-percent N] [--experiment-percent N] [--sticky-header NAME] [--admin-host NAME…] [--workers N]`
+ *  [--control-percent N] [--experiment-percent N] [--sticky-header NAME] [--admin-host NAME…] [--workers N]
+ *  [--route PATTERN…]`
  *
  * Validates the flags (every message names its flag), starts the proxy,
  * resolves once both listeners are up, and closes them on SIGINT/SIGTERM.
@@ -25,6 +26,8 @@ export interface ProxyCommandOptions {
   adminHost?: string[];
   /** Processes serving traffic (--workers); default 1. */
   workers?: string | number;
+  /** Path patterns for the `route` metric label (--route, repeatable). */
+  route?: string[];
 }
 
 export interface ProxyCommandDeps {
@@ -42,6 +45,7 @@ const FLAG_OF: Record<string, string> = {
   stickyHeader: '--sticky-header',
   adminHosts: '--admin-host',
   workers: '--workers',
+  routes: '--route',
 };
 
 /** `127.0.0.1:8080`, `[::1]:8080`, `localhost:0` → { host, port }; undefined when malformed. */
@@ -109,6 +113,7 @@ export async function runProxyCommand(options: ProxyCommandOptions, deps: ProxyC
       workers,
       ...(options.stickyHeader === undefined ? {} : { stickyHeader: options.stickyHeader }),
       ...(options.adminHost === undefined ? {} : { adminHosts: options.adminHost }),
+      ...(options.route === undefined ? {} : { routes: options.route }),
       logger,
     });
   } catch (err) {
@@ -116,9 +121,11 @@ export async function runProxyCommand(options: ProxyCommandOptions, deps: ProxyC
     if (err instanceof ValidationError) {
       throw new ValidationError(
         err.issues.map((i) => {
-          const [field, ...rest] = i.path.split('.');
-          const flag = FLAG_OF[field ?? ''];
-          return flag ? { ...i, path: rest.length > 0 ? `${flag} (${rest.join('.')})` : flag } : i;
+          // `listen.port` → `--listen (port)`; `routes[1]` → `--route[1]` (the second --route).
+          const [, field = '', rest = ''] = /^([A-Za-z]+)(.*)$/.exec(i.path) ?? [];
+          const flag = FLAG_OF[field];
+          if (!flag) return i;
+          return { ...i, path: rest === '' ? flag : rest.startsWith('[') ? `${flag}${rest}` : `${flag} (${rest.replace(/^\./, '')})` };
         }),
       );
     }

@@ -14,6 +14,7 @@ import { pickFault, type WindowSource } from './fault-windows.ts';
 import { createForwarder, parseRequest } from './forward.ts';
 import { createGroupAssigner, GROUP_HEADER, type Group, type GroupSplit } from './groups.ts';
 import type { ProxyMetrics } from './proxy-metrics.ts';
+import { createRouteMatcher, OTHER_ROUTE } from './routes.ts';
 
 export interface DataPlaneDeps {
   /** Origin of the service behind the proxy. */
@@ -23,6 +24,8 @@ export interface DataPlaneDeps {
   stickyHeader?: string | undefined;
   windows: WindowSource;
   metrics: ProxyMetrics;
+  /** Path patterns for the `route` label (routes.ts); none: every request is `other`. */
+  routes?: readonly string[] | undefined;
   logger?: Logger | undefined;
   /** Aborted on shutdown, so requests held by a latency fault do not hold up close(). */
   shutdown: AbortSignal;
@@ -42,6 +45,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
   const log = deps.logger?.child({ component: 'proxy-data' });
   const forwarder = createForwarder(deps.upstream);
   const groupOf = createGroupAssigner(deps.split);
+  const routeOf = createRouteMatcher(deps.routes ?? []);
 
   const send = (res: ServerResponse, status: number, body: object, extra?: Record<string, string>): void => {
     const text = JSON.stringify(body);
@@ -76,17 +80,18 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     const parsed = parseRequest(req, forwarder.host, stickyHeader);
     // The socket's peer: X-Forwarded-For is not trusted, so a client cannot pick its key.
     const group = groupOf(parsed.stickyValue || req.socket.remoteAddress || '');
-    const exchange = new Exchange(res, group, method, started, metrics);
-    res.once('close', exchange.onClose);
-
     const url = req.url ?? '';
     // Absolute-form targets (`GET http://other/`) would let a client pick where the proxy connects.
-    if (url.charCodeAt(0) !== 47 /* '/' */) {
+    const isPath = url.charCodeAt(0) === 47; /* '/' */
+    const path = isPath ? pathOf(url) : '';
+    const exchange = new Exchange(res, group, isPath ? routeOf(path) : OTHER_ROUTE, method, started, metrics);
+    res.once('close', exchange.onClose);
+    if (!isPath) {
       send(res, 400, { error: 'bad_request', message: 'the request target must be a path' });
       return;
     }
     const window = group === 'experiment' ? windows.active() : undefined;
-    if (window === undefined || !window.matches(method, pathOf(url))) {
+    if (window === undefined || !window.matches(method, path)) {
       forward(req, res, parsed.headers, group, parsed.hasBody);
       return;
     }
@@ -148,10 +153,10 @@ class Exchange {
   outcome: 'aborted' | undefined;
   readonly onClose: () => void;
 
-  constructor(res: ServerResponse, group: Group, method: string, started: number, metrics: ProxyMetrics) {
+  constructor(res: ServerResponse, group: Group, route: string, method: string, started: number, metrics: ProxyMetrics) {
     this.onClose = () => {
       const code = this.outcome ?? (res.writableFinished ? String(res.statusCode) : '499');
-      metrics.observeRequest(group, method, code, (performance.now() - started) / 1000);
+      metrics.observeRequest(group, method, code, (performance.now() - started) / 1000, route);
     };
   }
 }

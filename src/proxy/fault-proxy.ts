@@ -26,7 +26,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   if (cfg.workers > 1) return startProxyCluster(cfg, logger);
   const log = logger?.child({ component: 'fault-proxy' });
 
-  const metrics = createProxyMetrics();
+  const metrics = createProxyMetrics({ routes: cfg.routes });
   const windows = new FaultWindows();
   windows.events.on('opened', (w) => {
     metrics.setWindowOpen(true);
@@ -45,6 +45,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     upstream: cfg.upstream,
     split: splitFromPercents(cfg.controlPercent, cfg.experimentPercent),
     stickyHeader: cfg.stickyHeader,
+    routes: cfg.routes,
     windows,
     metrics,
     logger,

@@ -169,6 +169,7 @@ export async function startProxyCluster(cfg: ResolvedProxyOptions, logger: Logge
     controlPercent: cfg.controlPercent,
     experimentPercent: cfg.experimentPercent,
     stickyHeader: cfg.stickyHeader,
+    routes: cfg.routes,
   };
   // Workers of one primary share one port: with port 0 cluster picks it once for all of them.
   let port: number | undefined;

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { GroupHistogram } from './group-histogram.ts';
 import type { Group } from './groups.ts';
+import { OTHER_ROUTE } from './routes.ts';
 
 export type FaultKind = 'latency' | 'error' | 'abort';
 
@@ -22,8 +23,11 @@ export function methodLabel(method: string): string {
 
 export interface ProxyMetrics {
   readonly registry: Registry;
-  /** `code`: the status sent to the client, `aborted` for an injected abort, `499` when the client went away first. */
-  observeRequest(group: Group, method: string, code: string, seconds: number): void;
+  /**
+   * `code`: the status sent to the client, `aborted` for an injected abort, `499` when the client went away first.
+   * `route`: the configured path pattern the request matched (routes.ts), default `other`.
+   */
+  observeRequest(group: Group, method: string, code: string, seconds: number, route?: string): void;
   faultInjected(group: Group, fault: FaultKind): void;
   setWindowOpen(open: boolean): void;
 }
@@ -34,17 +38,19 @@ export interface ProxyMetricsOptions {
    * windows and the gauge; workers count requests only, and their counts are summed.
    */
   windowGauge?: boolean;
+  /** Configured route patterns: their series (and `other`'s) exist at zero from the start. */
+  routes?: readonly string[];
 }
 
 export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics {
   const registry = new Registry();
   // Counted per request in a plain Map (prom-client's inc() validates and hashes labels every time); handed
   // to prom-client when scraped.
-  const requestCounts = new Map<string, { labels: { group: Group; method: string; code: string }; n: number }>();
+  const requestCounts = new Map<string, { labels: { group: Group; route: string; method: string; code: string }; n: number }>();
   new Counter({
     name: 'steadystate_proxy_requests_total',
-    help: 'Requests through the fault proxy, by traffic group, method and the status sent to the client (aborted for injected aborts).',
-    labelNames: ['group', 'method', 'code'] as const,
+    help: 'Requests through the fault proxy, by traffic group, route, method and the status sent to the client (aborted for injected aborts).',
+    labelNames: ['group', 'route', 'method', 'code'] as const,
     registers: [registry],
     collect() {
       this.reset();
@@ -53,11 +59,12 @@ export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics
   });
   const duration = new GroupHistogram(
     'steadystate_proxy_request_duration_seconds',
-    'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group.',
+    'Time from the request reaching the proxy to the response ending, injected latency included, by traffic group and route.',
     DURATION_BUCKETS,
     registry,
     // Zero series for both arms up front: a rate over a series that does not exist yet is "no data", not 0.
     ['control', 'experiment'],
+    [...(opts.routes ?? []), OTHER_ROUTE],
   );
   const faults = new Counter({
     name: 'steadystate_proxy_faults_injected_total',
@@ -72,14 +79,14 @@ export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics
 
   return {
     registry,
-    observeRequest(group, method, code, seconds) {
+    observeRequest(group, method, code, seconds, route = OTHER_ROUTE) {
       const m = methodLabel(method);
-      const key = `${group} ${m} ${code}`;
+      const key = `${group} ${route} ${m} ${code}`;
       const entry = requestCounts.get(key);
-      // Codes are three digits or a word: a few hundred combinations at most.
-      if (entry === undefined) requestCounts.set(key, { labels: { group, method: m, code }, n: 1 });
+      // Codes are three digits or a word, routes at most MAX_ROUTES + 1: bounded combinations.
+      if (entry === undefined) requestCounts.set(key, { labels: { group, route, method: m, code }, n: 1 });
       else entry.n++;
-      duration.observe(group, seconds);
+      duration.observe(group, route, seconds);
     },
     faultInjected(group, fault) {
       faults.inc({ group, fault });

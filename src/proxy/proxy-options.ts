@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ConfigError } from '../lib/errors.ts';
 import { httpUrl } from '../spec/fields.ts';
+import { MAX_ROUTES, routePatternProblem } from './routes.ts';
 import type { FaultWindowEvents } from './fault-windows.ts';
 import { toValidationError } from './zod-issues.ts';
 
@@ -33,6 +34,11 @@ export interface FaultProxyOptions {
   experimentPercent?: number;
   /** Header whose value is the sticky key (e.g. x-user-id); without it, or when absent, the client address. */
   stickyHeader?: string;
+  /**
+   * Path patterns for the `route` label of the request metrics (`/checkout`, `/api/*`), at most
+   * MAX_ROUTES; a path none matches is `other`. See routes.ts.
+   */
+  routes?: string[];
   /** Names the admin API answers to besides IP addresses, localhost and `admin.host` (DNS rebinding defence). */
   adminHosts?: string[];
   /**
@@ -76,6 +82,16 @@ const optionsSchema = z
     controlPercent: percent.default(5),
     workers: z.int().min(1).max(MAX_WORKERS).default(1),
     experimentPercent: percent.default(5),
+    routes: z
+      .array(
+        z.string().superRefine((p, ctx) => {
+          const problem = routePatternProblem(p);
+          if (problem) ctx.addIssue({ code: 'custom', message: `"${p}" ${problem}` });
+        }),
+      )
+      .max(MAX_ROUTES, `at most ${MAX_ROUTES} routes (each is a series per group, method and code)`)
+      .refine((r) => new Set(r).size === r.length, 'the same route is given twice')
+      .default([]),
     adminHosts: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'must be a host name')).default([]),
     stickyHeader: z
       .string()

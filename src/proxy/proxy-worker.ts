@@ -30,13 +30,14 @@ export async function runProxyWorker(): Promise<void> {
   const logger = createLogger({ name: 'steadystate-proxy' }).child({ worker: process.pid });
 
   const mirror = new WindowMirror();
-  const metrics = createProxyMetrics({ windowGauge: false });
+  const metrics = createProxyMetrics({ windowGauge: false, routes: cfg.routes });
   const shutdown = new AbortController();
   setMaxListeners(0, shutdown.signal);
   const data = createDataPlane({
     upstream: cfg.upstream,
     split: splitFromPercents(cfg.controlPercent, cfg.experimentPercent),
     stickyHeader: cfg.stickyHeader,
+    routes: cfg.routes,
     windows: mirror,
     metrics,
     logger,

@@ -31,7 +31,7 @@ import { TEMPLATE_VARIABLES } from '../spec/template.ts';
 export const BUILTIN_QUERY_DIR = fileURLToPath(new URL('../../queries/', import.meta.url));
 export const QUERY_DIRS_ENV = 'STEADYSTATE_QUERY_DIRS';
 
-export const VAR_TYPES = ['name', 'regex', 'tag', 'duration', 'number', 'fraction', 'text'] as const;
+export const VAR_TYPES = ['name', 'regex', 'path', 'tag', 'duration', 'number', 'fraction', 'text'] as const;
 export type VarType = (typeof VAR_TYPES)[number];
 /** `${name:modifier}` and the variable types it applies to. */
 export const MODIFIERS: Readonly<Record<string, readonly VarType[]>> = { seconds: ['duration'], percent: ['number', 'fraction'] };

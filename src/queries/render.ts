@@ -43,6 +43,8 @@ export function typeProblem(type: VarType, value: string): string | undefined {
       }
       return value === '' ? 'must not be empty (use .* for any value)' : undefined;
     }
+    case 'path':
+      return /^[^\s"\\]+$/.test(value) ? undefined : 'must be a path or path pattern such as /checkout, /api/* or /a|/b (no spaces, double quotes or backslashes)';
     case 'tag':
       return /^[^\s,{}()"'!]+$/.test(value) ? undefined : 'must be a Datadog tag value or wildcard (no spaces, commas, braces, quotes or "!")';
     case 'duration':
@@ -56,6 +58,26 @@ export function typeProblem(type: VarType, value: string): string | undefined {
     case 'text':
       return value.includes('"') ? 'must not contain a double quote' : undefined;
   }
+}
+
+/**
+ * A `path` value as a Prometheus label regex: `*` matches any run of
+ * characters, `|` separates alternatives, everything else is literal — the
+ * globs the fault proxy's `--route` and window `paths` take. So
+ * `path: /api/*` matches the proxy's `route="/api/*"` series and a service's
+ * literal `route="/api/users"` alike, and a `.` in a path is not "any character".
+ * Escapes are `\\x` in the query text: PromQL unquotes them to the regex's `\x`.
+ */
+export function pathToPromRegex(value: string): string {
+  return value
+    .split('|')
+    .map((alt) =>
+      alt
+        .split('*')
+        .map((part) => part.replace(/[.+?^(){}[\]]/g, (c) => `\\\\${c}`))
+        .join('.*'),
+    )
+    .join('|');
 }
 
 function durationMs(text: string): number {
@@ -157,7 +179,10 @@ export function renderTemplate(template: QueryTemplate, backend: string, given: 
       continue;
     }
     // Numbers in their shortest form: `le="0.3"` must match what exporters write, not "0.30".
-    values.set(v.name, v.type === 'number' || v.type === 'fraction' ? String(Number(value)) : value);
+    values.set(
+      v.name,
+      v.type === 'number' || v.type === 'fraction' ? String(Number(value)) : v.type === 'path' && backend === 'prometheus' ? pathToPromRegex(value) : value,
+    );
   }
   if (issues.length > 0) return { ok: false, issues };
 

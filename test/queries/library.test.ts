@@ -161,12 +161,32 @@ void describe('rendering', () => {
   void test('values that would change the query\'s meaning are refused', () => {
     assert.match(issues('availability', 'prometheus', { path: '/a"} or vector(1) #' })[0]!, /^vars\.path: .*double quote/);
     assert.match(issues('availability', 'prometheus', { path: '$group' })[0]!, /"\$" \(it would start a variable\)/);
-    assert.match(issues('availability', 'prometheus', { path: '(' })[0]!, /valid regular expression/);
+    assert.match(issues('availability', 'prometheus', { service: '(' })[0]!, /valid regular expression/);
+    assert.match(issues('availability', 'prometheus', { path: '/a b' })[0]!, /^vars\.path: .*path pattern/);
+    assert.match(issues('availability', 'prometheus', { path: '/a\\b' })[0]!, /^vars\.path: .*backslashes/);
     assert.match(issues('availability', 'datadog', { metric: 'x', path: '/a,env:prod' })[0]!, /Datadog tag value/);
     assert.match(issues('availability', 'prometheus', { metric: 'x-y' })[0]!, /metric, label or tag name/);
     assert.match(issues('availability', 'prometheus', { window: 'soon' })[0]!, /duration/);
     assert.match(issues('error-budget-burn', 'prometheus', { objective: 1 })[0]!, /strictly between 0 and 1/);
     assert.match(issues('latency-under-threshold', 'prometheus', { threshold: 'fast' })[0]!, /must be a number/);
+  });
+
+  void test('path is a glob as the proxy\'s --route takes it: * any run, | alternatives, the rest literal', () => {
+    const selector = (path: string): string => {
+      const r = renderFromLibrary(library, 'latency-percentile', 'prometheus', { path });
+      assert.ok(r.ok, JSON.stringify(r));
+      return /route=~"((?:[^"\\]|\\.)*)"/.exec(r.query)?.[1] ?? '(no route matcher)';
+    };
+    assert.equal(selector('/checkout'), '/checkout');
+    assert.equal(selector('/api/*'), '/api/.*');
+    assert.equal(selector('/static/app.js'), '/static/app\\\\.js');
+    assert.equal(selector('/a(1)|/b*'), '/a\\\\(1\\\\)|/b.*');
+    // The default `*` is "any path", and the matcher is dropped altogether.
+    const any = renderFromLibrary(library, 'latency-percentile', 'prometheus', {});
+    assert.ok(any.ok && !any.query.includes('route'), JSON.stringify(any));
+    // Datadog keeps its own wildcard syntax.
+    const dd = renderFromLibrary(library, 'latency-percentile', 'datadog', { metric: 'shop.request.duration', path: '/api/*' });
+    assert.ok(dd.ok && dd.query.includes('route:/api/*'), JSON.stringify(dd));
   });
 
   void test('numbers are written in their shortest form (le="0.3", not "0.30")', () => {

@@ -50,6 +50,10 @@ const CASES: Case[] = [
   { name: 'fast-proxy', template: 'latency-under-threshold', vars: W, control: near(1, 0.02), experiment: near(0.5, 0.02), what: '1 / 0.5 under 300 ms' },
   { name: 'fast-shop-checkout', template: 'latency-under-threshold', vars: { ...W, metric: 'shop_request_duration_seconds', path: '/checkout', threshold: 0.25 }, control: near(1, 1e-9), experiment: near(1, 1e-9), what: '1 / 1 under 250 ms' },
   { name: 'p95-proxy', template: 'latency-percentile', vars: W, control: between(0.025, 0.05), experiment: between(0.3, 0.5), what: 'p95 in (25, 50] ms / (300, 500] ms' },
+  // The proxy's route label: only /checkout's requests (all fast), only /api/*'s (slow in experiment), both.
+  { name: 'p95-proxy-checkout', template: 'latency-percentile', vars: { ...W, path: '/checkout' }, control: between(0.025, 0.05), experiment: between(0.025, 0.05), what: 'p95 in (25, 50] ms for both: the slow /api/* requests are not counted' },
+  { name: 'p95-proxy-api-glob', template: 'latency-percentile', vars: { ...W, path: '/api/*' }, control: between(0.025, 0.05), experiment: between(0.3, 0.5), what: 'p95 (25, 50] ms / (300, 500] ms' },
+  { name: 'availability-proxy-routes', template: 'availability', vars: { ...W, path: '/checkout|/api/*' }, control: near(1, 1e-9), experiment: near(1, 1e-9), what: '1 / 1: the failures are on other paths' },
   { name: 'p50-shop-browse', template: 'latency-percentile', vars: { ...W, metric: 'shop_request_duration_seconds', path: '/browse', quantile: 0.5 }, control: between(0, 0.25), experiment: between(0, 0.25), what: 'p50 under 250 ms' },
   { name: 'burn-proxy', template: 'error-budget-burn', vars: W, control: near(100, 3), experiment: near(200, 3), what: '10% / 20% errors at 99.9% → 100 / 200' },
   { name: 'burn-shop-checkout', template: 'error-budget-burn', vars: { ...W, metric: 'shop_requests_total', path: '/checkout', objective: 0.99 }, control: near(0, 1e-9), experiment: near(0, 1e-9), what: 'no errors → 0, not no data' },
@@ -67,13 +71,15 @@ void describe('query library: every Prometheus template against a real Prometheu
   before(
     async () => {
       shop = await startSampleShop();
-      const metrics = createProxyMetrics();
+      const metrics = createProxyMetrics({ routes: ['/checkout', '/api/*'] });
       target = await startMetricsTarget(metrics.registry);
       const tick = (): void => {
-        for (let i = 0; i < 9; i += 1) metrics.observeRequest('control', 'GET', '200', 0.04);
+        // Routes as the proxy's --route /checkout --route '/api/*' labels them; the rest is `other`.
+        for (let i = 0; i < 8; i += 1) metrics.observeRequest('control', 'GET', '200', 0.04, '/checkout');
+        metrics.observeRequest('control', 'GET', '200', 0.04, '/api/*');
         metrics.observeRequest('control', 'POST', '503', 0.04);
-        for (let i = 0; i < 4; i += 1) metrics.observeRequest('experiment', 'GET', '200', 0.04);
-        for (let i = 0; i < 4; i += 1) metrics.observeRequest('experiment', 'GET', '200', 0.4);
+        for (let i = 0; i < 4; i += 1) metrics.observeRequest('experiment', 'GET', '200', 0.04, '/checkout');
+        for (let i = 0; i < 4; i += 1) metrics.observeRequest('experiment', 'GET', '200', 0.4, '/api/*');
         metrics.observeRequest('experiment', 'POST', '503', 0.04);
         metrics.observeRequest('experiment', 'POST', 'aborted', 0.4);
         for (const group of ['control', 'experiment']) {
