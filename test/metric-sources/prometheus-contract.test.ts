@@ -75,6 +75,7 @@ void describe('queryRange: what is sent', () => {
     assert.match(String(req.headers['content-type']), /^application\/x-www-form-urlencoded/);
     assert.equal(req.headers.authorization, SECRET);
     assert.equal(req.headers['x-scope-orgid'], 'team-a');
+    assert.equal(req.headers['accept-encoding'], 'identity', 'uncompressed answers (ADR 024)');
     assert.deepEqual(Object.fromEntries(req.form), {
       query: 'sum by (group) (rate(x[1m]))',
       start: '1714564800.250',
