@@ -19,7 +19,7 @@ import { redact } from '../lib/redact.ts';
 import { AbortedError, describeError, LeaseLostError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
-import type { Sample, TimeRange } from '../metric-sources/types.ts';
+import type { TimeRange } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import { renderQuery, type TemplateVariable } from '../spec/template.ts';
@@ -27,9 +27,11 @@ import { judgeFamily } from '../stats/verdict.ts';
 import { GroupQueries } from './group-queries.ts';
 import { GuardrailMonitor } from './guardrail-monitor.ts';
 import { judgeCollected } from './kpi-guardrails.ts';
-import { armKpiGuardrails, GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
+import { LadderDriver } from './ladder-driver.ts';
+import { armKpiGuardrails, NotStarted, preflight, type PreflightContext } from './preflight.ts';
 import { newRunId, type ResumePoint, type RunDeps, type RunOptions } from './run-options.ts';
 import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
+import { SampleCollector } from './sample-collector.ts';
 import { WindowCloser } from './window-close.ts';
 
 export { newRunId, type ResumePoint, type RunDeps, type RunObserver, type RunOptions } from './run-options.ts';
@@ -46,8 +48,9 @@ class RunExecution {
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
   readonly run: RunRecord;
-  /** Per metric and group, the timestamp of the last sample already collected. */
-  private readonly collectedUntil = new Map<string, number>();
+  private readonly samples: SampleCollector;
+  /** A fault ladder's climb (spec.fault.steps, ADR 022); undefined for a single setting. */
+  private readonly ladder: LadderDriver | undefined;
   private readonly guardrails: GuardrailMonitor;
   private readonly closer: WindowCloser;
   /** Steady-state queries, one per look for both groups where the query allows (group-queries.ts). */
@@ -97,6 +100,30 @@ class RunExecution {
         await this.deps.onEvent?.(event, this.run);
       },
     });
+    this.samples = new SampleCollector({
+      spec: this.spec,
+      run: this.run,
+      queries: this.queries,
+      log: this.log,
+      signal: this.signal,
+      now: this.now,
+      range: (a, b) => this.range(a, b),
+      ...(deps.onSamples ? { onSamples: (chunk, r) => deps.onSamples?.(chunk, r) } : {}),
+      abortError: () => this.abortError(),
+    });
+    this.ladder = this.spec.fault.steps
+      ? new LadderDriver({
+          spec: this.spec,
+          run: this.run,
+          injector: deps.injector,
+          signal: this.signal,
+          now: this.now,
+          emit: (type, message, data) => this.emit(type, message, data),
+          monitor: (until) => this.monitor(until, true),
+          collect: () => this.samples.increment(),
+          history: (metric) => this.guardrails.kpi.history.get(metric),
+        })
+      : undefined;
   }
 
   async execute(): Promise<RunRecord> {
@@ -121,7 +148,7 @@ class RunExecution {
 
       const window = run.window;
       if (window && !window.closedAt) {
-        halt ??= await this.monitor(Date.parse(window.deadline), true);
+        halt ??= this.ladder ? await this.ladder.climb() : await this.monitor(Date.parse(window.deadline), true);
         await this.closer.close(halt ? 'halt' : 'deadline');
         if (halt) {
           run.halt = halt;
@@ -153,6 +180,12 @@ class RunExecution {
       if (halt) {
         run.verdict = 'fail';
         await this.finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
+      } else if (this.ladder) {
+        // A ladder's verdict is its dose–response: fail at the first harmed level; its metrics are that step's.
+        const overall = await this.ladder.finish(run.series);
+        run.metrics = overall.metrics;
+        run.verdict = overall.verdict;
+        await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
       } else {
         // Holm across every metric's checks: the stored per-metric verdicts agree with the overall one.
         const overall = judgeFamily(run.metrics, { method: 'holm' });
@@ -323,7 +356,7 @@ class RunExecution {
       if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
       if (collect) {
-        const added = await this.collectIncrement();
+        const added = await this.samples.increment();
         const compareBreach = this.guardrails.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
@@ -337,85 +370,20 @@ class RunExecution {
   }
 
 
-  /**
-   * Fetch the steady-state samples that arrived since the last tick and hand
-   * them to the observer, so a run's data survives the process. Best effort:
-   * the final query after the window is what the verdict uses.
-   */
-  private async collectIncrement(): Promise<boolean> {
-    const window = this.run.window;
-    if (!window) return false;
-    let added = false;
-    const step = this.spec.source.step;
-    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(this.spec.analysis.interval * 0.8)));
-    const signal = AbortSignal.any([this.signal, timeout]);
-    // All metrics at once: one slow answer must not starve the others of the tick's budget.
-    const chunks = await Promise.all(
-      this.spec.steadyState.map(async (metric) => {
-        // From the older of the two groups' last samples: addSamples keeps only what each group lacks.
-        const last = Math.min(...GROUPS.map((g) => this.collectedUntil.get(`${metric.name}\u0000${g}`) ?? Date.parse(window.openedAt) - step));
-        const range = this.range(last + step, this.now());
-        if (range.end.getTime() < range.start.getTime()) return null;
-        try {
-          return { metric: metric.name, answers: await this.queries.both(metric, range, signal) };
-        } catch (err) {
-          // A missed chunk is fine: the final query after the window fills it.
-          this.log.debug({ err, metric: metric.name }, 'incremental sample query failed');
-          return null;
-        }
-      }),
-    );
-    if (this.signal.aborted) throw this.abortError();
-    for (const chunk of chunks) {
-      if (!chunk) continue;
-      for (const group of GROUPS) {
-        const { query, samples } = chunk.answers[group];
-        if ((await this.addSamples(chunk.metric, group, query, samples)) > 0) added = true;
-      }
-    }
-    return added;
-  }
-
-  /** Append samples newer than what was collected for (metric, group). */
-  private async addSamples(metric: string, group: Group, query: string, samples: Sample[]): Promise<number> {
-    const key = `${metric}\u0000${group}`;
-    const until = this.collectedUntil.get(key) ?? -Infinity;
-    const fresh = samples.filter((s) => s.t > until);
-    if (fresh.length === 0) return 0;
-    this.collectedUntil.set(key, fresh[fresh.length - 1]?.t ?? until);
-    let series = this.run.series.find((s) => s.metric === metric && s.group === group);
-    if (!series) {
-      series = { metric, group, query, samples: [] };
-      this.run.series.push(series);
-    }
-    series.samples.push(...fresh);
-    await this.deps.onSamples?.({ metric, group, query, samples: fresh }, this.run);
-    return fresh.length;
-  }
-
   private async analyze(): Promise<void> {
     const { run, spec } = this;
-    const window = run.window;
-    if (!window) return;
-    const range = this.range(Date.parse(window.openedAt), Date.parse(window.closedAt ?? new Date(this.now()).toISOString()));
+    if (!run.window) return;
+    const final = await this.samples.final();
+    if (this.ladder) {
+      // Judged per step (ladder-driver.ts): the whole window mixes levels.
+      // A halted ladder is judged here too: its numbers explain the halt.
+      if (run.halt) run.metrics = (await this.ladder.finish(run.series)).metrics;
+      return;
+    }
     for (const metric of spec.steadyState) {
-      const samples: Partial<Record<Group, Sample[]>> = {};
-      let missing: string | undefined;
-      const answers = await this.queries.both(metric, range, this.signal);
-      for (const group of GROUPS) {
-        const { query, seriesCount } = answers[group];
-        if (seriesCount > 1) throw new Error(`metric "${metric.name}" returned ${seriesCount} series for group ${group}; aggregate it to one`);
-        samples[group] = answers[group].samples;
-        if (seriesCount === 0) missing = `no data for group ${group}`;
-        // Keep what the verdict used: the final query, plus any samples the
-        // increments had not seen yet go to the observer.
-        await this.addSamples(metric.name, group, query, samples[group] ?? []);
-        const kept = run.series.find((s) => s.metric === metric.name && s.group === group);
-        if (kept) kept.samples = [...(samples[group] ?? [])];
-        else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
-      }
-      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? [], this.guardrails.kpi.history.get(metric.name));
-      if (missing) verdict.note = verdict.note ? `${missing}; ${verdict.note}` : missing;
+      const found = final.get(metric.name);
+      const verdict = judgeCollected(spec, metric, found?.control ?? [], found?.experiment ?? [], this.guardrails.kpi.history.get(metric.name));
+      if (found?.missing) verdict.note = verdict.note ? `${found.missing}; ${verdict.note}` : found.missing;
       run.metrics.push(verdict);
     }
     // One Holm family for the run, computed once: the events, the stored verdicts and the headline agree.
@@ -429,5 +397,4 @@ class RunExecution {
       });
     }
   }
-
 }

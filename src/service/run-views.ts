@@ -3,6 +3,7 @@
  * from the run row, its events and its samples, so reports and the API show a
  * stored run exactly as the CLI shows a fresh one.
  */
+import { ladderFromEvents } from '../engine/ladder-events.ts';
 import type { RunRecord } from '../engine/types.ts';
 import type { Store, StoredRun } from '../store/types.ts';
 
@@ -27,5 +28,7 @@ export async function loadRunRecord(store: Store, row: StoredRun, opts: { series
   };
   if (row.window) record.window = row.window;
   if (row.halt) record.halt = row.halt;
+  const ladder = ladderFromEvents(record.events);
+  if (ladder) record.ladder = ladder;
   return record;
 }
