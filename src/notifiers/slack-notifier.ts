@@ -161,6 +161,7 @@ export class SlackNotifier implements RunListener {
       fault: { injector: spec.fault.injector, durationMs: spec.fault.duration, params: spec.fault.params },
       ...(run.halt ? { halt: run.halt } : {}),
       metrics: run.metrics,
+      ...(run.ladder ? { ladder: run.ladder } : {}),
       ...(base ? { reportUrl: `${base}/api/v1/runs/${encodeURIComponent(run.id)}/report.html` } : {}),
     });
   }

@@ -17,6 +17,7 @@ import { escapeHtml } from '../escape.ts';
 import { clockText, durationText, num, pValueText, signedNum, signedPercent, timeText, unitOfQuery } from './format.ts';
 import { htmlPage, pill, STATE_TONE, VERDICT_TONE } from './layout.ts';
 import { guardrailsSection } from './guardrails-section.ts';
+import { ladderSection } from './ladder-section.ts';
 import { specSection, specView, type SpecView } from './spec-view.ts';
 import { COLORS, extent, renderTimeChart, type ChartMarker, type ChartRule, type ChartSpan } from './svg-chart.ts';
 
@@ -44,6 +45,7 @@ export function renderReportMain(run: RunRecord, opts: HtmlReportOptions = {}): 
   return [
     '<main>',
     banner(run, time, opts.version),
+    ladderSection(run.ladder),
     metricsSection(run, spec, time),
     numbersSection(run),
     guardrailsSection(run, spec, time),
