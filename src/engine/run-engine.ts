@@ -149,7 +149,7 @@ class RunExecution {
       const window = run.window;
       if (window && !window.closedAt) {
         halt ??= this.ladder ? await this.ladder.climb() : await this.monitor(Date.parse(window.deadline), true);
-        await this.closer.close(halt ? 'halt' : 'deadline');
+        await this.closer.close(halt ? 'halt' : this.ladder?.record.stopped?.by === 'fail' ? 'ladder' : 'deadline');
         if (halt) {
           run.halt = halt;
           this.telemetry.halted(run, halt);

@@ -46,7 +46,8 @@ export interface FaultWindow {
   openedAt: string;
   deadline: string;
   closedAt?: string;
-  closedBy?: 'deadline' | 'halt' | 'abort' | 'error';
+  /** `ladder`: a fault ladder stopped climbing at a failing step (ADR 022). */
+  closedBy?: 'deadline' | 'halt' | 'ladder' | 'abort' | 'error';
   handle?: InjectorHandle;
 }
 
