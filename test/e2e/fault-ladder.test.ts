@@ -3,7 +3,7 @@
  * a temp dir) drives two error-rate ladders through the http-proxy injector
  * against a real Prometheus scraping two sample shops behind two fault
  * proxies (one per run, so their metrics do not mix):
- *   - ladder A, 1% → 60% → 90% errors on checkouts: step 1 is tolerated, step
+ *   - ladder A, 1% → 90% → 99% errors on checkouts: step 1 is tolerated, step
  *     2 fails, the ladder stops there (step 3 never runs), the window is
  *     closed and the proxy serves no fault; the report names the highest
  *     level tolerated and the first that harmed;
@@ -57,7 +57,7 @@ spec:
     - name: checkout-sps
       query: sum(rate(shop_checkouts_total{group="$group"}[3s]))
       direction: decrease
-      tolerance: 25%
+      tolerance: 40%
   fault:
     injector: http-proxy
     params: { admin: "${admin}", paths: ["/checkout"] }
@@ -169,7 +169,7 @@ describe('fault ladders on a real Prometheus and fault proxy', { skip: prometheu
 
   test('a three-step error ladder stops at its first failing step; the report names the highest level tolerated; kill -9 mid-ladder leaves no fault behind', async (t) => {
     const [proxyA, proxyB] = proxies as [FaultProxy, FaultProxy];
-    const a = spec('ladder-a', prom.url, proxyA.adminUrl, '[{ errorRate: 1%, duration: 20s }, { errorRate: 60%, duration: 12s }, { errorRate: 90%, duration: 12s }]', 'fail');
+    const a = spec('ladder-a', prom.url, proxyA.adminUrl, '[{ errorRate: 1%, duration: 20s }, { errorRate: 90%, duration: 16s }, { errorRate: 99%, duration: 12s }]', 'fail');
     const b = spec('ladder-b', prom.url, proxyB.adminUrl, '[{ errorRate: 1%, duration: 8s }, { errorRate: 5%, duration: 45s }, { errorRate: 10%, duration: 30s }]', 'never');
     for (const s of [a, b]) {
       const created = await api('POST', '/api/v1/experiments', s);
@@ -202,17 +202,17 @@ describe('fault ladders on a real Prometheus and fault proxy', { skip: prometheu
         [1, 'fail', true],
         [2, null, false],
       ],
-      timeline,
+      `${timeline}\n${JSON.stringify(ladder.steps.map((s: any) => s.metrics?.[0]?.reason ?? null))}`,
     );
     assert.deepEqual(ladder.stopped && [ladder.stopped.index, ladder.stopped.by], [1, 'fail']);
     assert.deepEqual(ladder.doseResponse.highestTolerated, { index: 0, label: 'errorRate=1%' });
-    assert.equal(ladder.doseResponse.firstHarmed.label, 'errorRate=60%');
+    assert.equal(ladder.doseResponse.firstHarmed.label, 'errorRate=90%');
     // Step boundaries are contiguous and inside the window.
     assert.equal(ladder.steps[0].startedAt, runA.window.openedAt);
     assert.equal(ladder.steps[0].endedAt, ladder.steps[1].startedAt);
     assert.equal(ladder.steps[1].endedAt, runA.window.closedAt);
     const sps = ladder.steps[1].metrics[0];
-    assert.ok(sps.relativeEffect < -0.4 && sps.relativeCi[1] < -0.25, JSON.stringify(sps));
+    assert.ok(sps.relativeEffect < -0.4 && sps.relativeCi[1] < -0.4, JSON.stringify(sps));
     // The window is closed by the run, before the ladder's deadline, and the proxy serves no fault.
     assert.equal(runA.window.closedBy, 'ladder');
     assert.ok(Date.parse(runA.window.closedAt) < Date.parse(runA.window.deadline) - 5_000, 'closed at the failing step, well before the ladder deadline');
@@ -225,7 +225,7 @@ describe('fault ladders on a real Prometheus and fault proxy', { skip: prometheu
     assert.equal(json.run.ladder.doseResponse.highestTolerated.label, 'errorRate=1%');
     assert.equal(json.run.verdict, 'fail');
     const md = (await api('GET', `/api/v1/runs/${idA}/report.md`)).text;
-    assert.match(md, /Highest level tolerated: errorRate=1% \(step 1\); first level that harmed: errorRate=60% \(step 2; checkout-sps\)/);
+    assert.match(md, /Highest level tolerated: errorRate=1% \\\(step 1\\\); first level that harmed: errorRate=90% \\\(step 2; checkout\\-sps\\\)/);
     const html = (await api('GET', `/api/v1/runs/${idA}/report.html`)).text;
     assert.match(html, /<h2 id="h-ladder">Dose–response/);
     t.diagnostic(`ladder A: ${runA.reason}`);
@@ -246,7 +246,8 @@ describe('fault ladders on a real Prometheus and fault proxy', { skip: prometheu
     const held = await windowView(proxyB, idB);
     assert.equal(held.state, 'open');
     assert.equal(held.errorRate, 0.05);
-    assert.equal(Date.parse(held.deadline) - Date.parse(opened.openedAt), 83_000);
+    const span = Date.parse(held.deadline) - Date.parse(opened.openedAt);
+    assert.ok(span > 82_000 && span <= 83_000, `deadline ${span} ms after the window opened`);
 
     serviceLog = '';
     child = await startServe();
@@ -261,6 +262,8 @@ describe('fault ladders on a real Prometheus and fault proxy', { skip: prometheu
     );
     assert.equal(runB.state, 'aborted', `${runB.state}: ${runB.reason}\n${serviceLog.slice(-2000)}`);
     assert.match(runB.reason, /fault ladder is not continued/);
+    // The deadline the proxy held is the run's: the whole ladder's.
+    assert.equal(runB.window.deadline, held.deadline);
     const wB = await windowView(proxyB, idB);
     assert.equal(wB.state, 'closed');
     assert.equal(wB.closedReason, 'closed', 'closed by the restarted service, before the deadline');
