@@ -37,10 +37,10 @@ function ladder(opts: { stopAt?: string; guardrailMax?: number } = {}): Experime
 }
 
 /** sps ≈ 100 in both groups; from level 200 ms on, the experiment group loses `drop` of it. Errors follow the level too. */
-function world(injector: FakeInjector, drop = 30): ValueFn {
+function world(injector: FakeInjector, drop = 30, errorsFrom = 300): ValueFn {
   const level = (): number => ((injector.updates.at(-1) as { latencyMs?: number } | undefined)?.latencyMs ?? 100);
   return (query, t) => {
-    if (query.startsWith('errors')) return level() >= 300 ? 0.5 : 0;
+    if (query.startsWith('errors')) return level() >= errorsFrom ? 0.5 : 0;
     const noise = Math.sin(t / 37) * 0.5 + Math.cos(t / 11) * 0.5;
     return query.includes('"experiment"') ? 100 + noise - (level() >= 200 ? drop : 0) : 100 + noise;
   };
@@ -92,7 +92,7 @@ test('a step the injector refuses ends the run errored, and the window is still 
 
 test('the window opens at the first step with the deadline of the whole ladder', async () => {
   const injector = new FakeInjector();
-  const run = await executeRun(ladder(), { source: new FakeSource(world(injector, 0)), injector, logger });
+  const run = await executeRun(ladder(), { source: new FakeSource(world(injector, 0, Infinity)), injector, logger });
   assert.equal(run.state, 'passed', run.reason);
   const opened = injector.opened[0];
   assert.ok(opened && run.window);
