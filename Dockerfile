@@ -9,8 +9,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY queries ./queries
 COPY examples ./examples
-# tsc emits JavaScript only: the SQL migrations travel beside the compiled store.
-RUN npm run build && cp -r src/store/migrations dist/store/ && npm prune --omit=dev
+# `npm run build` (scripts/build.js) also copies the SQL migrations beside the compiled store.
+COPY scripts ./scripts
+RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: compiled JavaScript only, non-root.
 FROM node:24-trixie-slim

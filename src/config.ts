@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from './lib/errors.ts';
 import { parseDuration } from './lib/duration.ts';
 import { loadSecurityPolicy, type SecurityPolicy } from './security/policy.ts';
+import { loadAnnotationsConfig, type AnnotationsConfig } from './annotations/annotations-config.ts';
 import { DEPLOY_PROVIDERS, type DeployProviderName } from './triggers/types.ts';
 
 export { hostAllowed } from './security/policy.ts';
@@ -59,6 +60,8 @@ export interface ServiceConfig {
   };
   /** STEADYSTATE_SCHEDULER=off keeps this replica from running schedules (default on). */
   scheduler: boolean;
+  /** Grafana annotations and Datadog events for every run (src/annotations/annotations-config.ts). */
+  annotations: AnnotationsConfig;
 }
 
 /** `HOST:PORT`, `[v6]:PORT`. */
@@ -103,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
     problems.push('STEADYSTATE_ADMIN_TOKEN must be at least 32 characters');
   }
   const security = loadSecurityPolicy(env, problems);
+  const annotations = loadAnnotationsConfig(env, security, problems);
   const ints = z
     .object({
       maxConcurrentRuns: positiveInt('STEADYSTATE_MAX_CONCURRENT_RUNS', 20),
@@ -176,5 +180,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: { listen?: string } = 
     webhookSecrets: Object.freeze(webhookSecrets),
     slack: Object.freeze({ botToken: slackToken, webhookUrl: slackWebhook, apiUrl: slackApi.replace(/\/+$/, ''), env: Object.freeze(slackEnv) }),
     scheduler: schedulerText !== 'off',
+    annotations,
   });
 }

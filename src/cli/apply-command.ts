@@ -15,7 +15,6 @@ import { parseExperiment } from '../spec/load.ts';
 import { ApiError } from './client.ts';
 import { EXIT_BAD_INPUT } from './exit-codes.ts';
 import { connect, exitCodeOf, SERVER_HELP, streams, type CliIo } from './service-context.ts';
-import { formatIssue, readSpecFile } from './validate-command.ts';
 
 interface ExperimentView {
   name: string;
@@ -42,6 +41,8 @@ interface Prepared {
 export async function applyCommand(opts: { filename: string[]; server?: string; json?: boolean }, io: CliIo = {}): Promise<number> {
   return exitCodeOf('apply', io, async () => {
     const { out, err } = streams(io);
+    // validate-command brings the spec checks and their adapters: loaded when a command needs them.
+    const { formatIssue, readSpecFile } = await import('./validate-command.ts');
     const prepared: Prepared[] = [];
     let bad = false;
     for (const file of opts.filename) {

@@ -137,7 +137,8 @@ export class ApiClient {
   /** One request with the retries described at the top; throws CliFailure. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
     const idempotent = opts.idempotent ?? (method === 'GET' || method === 'PUT' || method === 'DELETE');
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json', 'user-agent': this.userAgent, ...opts.headers };
+    // No token, no Authorization header (the deploy webhook authenticates by its signature).
+    const headers: Record<string, string> = { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), accept: 'application/json', 'user-agent': this.userAgent, ...opts.headers };
     let payload: string | undefined;
     if (opts.body !== undefined) {
       payload = typeof opts.body === 'string' && opts.contentType ? opts.body : JSON.stringify(opts.body);

@@ -6,6 +6,9 @@
  */
 import { Option, type Command } from 'commander';
 import { ACTIVE_STATES, TERMINAL_STATES } from '../engine/types.ts';
+import { formatDelta, formatInterval } from '../lib/format-units.ts';
+import { NO_UNIT, type Unit } from '../lib/units.ts';
+import { metricUnits } from '../reports/metric-text.ts';
 import { CliFailure } from './client.ts';
 import { EXIT_BAD_INPUT } from './exit-codes.ts';
 import { connect, exitCodeOf, SERVER_HELP, streams, table, type CliIo } from './service-context.ts';
@@ -105,8 +108,18 @@ export async function getCommand(kindText: string, name: string | undefined, opt
 
 const num = (v: number | null | undefined): string => (typeof v === 'number' && Number.isFinite(v) ? String(Number(v.toPrecision(4))) : '-');
 
-/** A run in words: what happened, each metric's verdict, and the timeline. */
-export function describeRunText(run: RunDetail, events: RunEvent[]): string {
+/** Each metric's unit, from the queries its series ran (src/lib/units.ts); none when the run has no series. */
+function unitsOfSeries(series: unknown): (name: string) => Unit {
+  const list = Array.isArray(series) ? series : [];
+  const named = list.flatMap((s: unknown) => {
+    const o = s && typeof s === 'object' ? (s as Record<string, unknown>) : {};
+    return typeof o.metric === 'string' && typeof o.query === 'string' ? [{ metric: o.metric, query: o.query }] : [];
+  });
+  return metricUnits([], named);
+}
+
+/** A run in words: what happened, each metric's verdict (effect and interval in its unit), and the timeline. */
+export function describeRunText(run: RunDetail, events: RunEvent[], unitOf: (name: string) => Unit = () => NO_UNIT): string {
   const lines = [
     `Run:         ${run.id}`,
     `Experiment:  ${run.experiment}${run.version !== undefined ? ` (version ${run.version})` : ''}`,
@@ -125,8 +138,9 @@ export function describeRunText(run: RunDetail, events: RunEvent[]): string {
   lines.push('Metrics:');
   if (run.metrics.length === 0) lines.push('  (none judged)');
   for (const m of run.metrics) {
-    const ci = m.ci ? `[${num(m.ci[0])}, ${num(m.ci[1])}]` : '-';
-    lines.push(`  ${m.name}: ${m.verdict} (effect ${num(m.effect)}, CI ${ci}, p ${num(m.pValue)}) — ${m.reason}`);
+    const unit = unitOf(m.name);
+    const ci = m.ci ? formatInterval(m.ci[0], m.ci[1], unit) : '-';
+    lines.push(`  ${m.name}: ${m.verdict} (effect ${m.effect === null ? '-' : formatDelta(m.effect, unit)}, CI ${ci}, p ${num(m.pValue)}) — ${m.reason}`);
   }
   lines.push('Events:');
   for (const e of events) lines.push(`  ${time(e.at)}  ${e.type}: ${e.message}`);
@@ -140,9 +154,9 @@ export async function describeCommand(kindText: string, name: string, opts: { se
     const { client } = await connect(opts.server, io);
     if (kind === 'runs') {
       const path = `/api/v1/runs/${encodeURIComponent(name)}`;
-      const { series: _series, ...run } = (await client.get<{ run: RunDetail }>(path)).run;
+      const { series, ...run } = (await client.get<{ run: RunDetail }>(path)).run;
       const { events } = await client.get<{ events: RunEvent[] }>(`${path}/events`);
-      out(opts.json ? `${JSON.stringify({ run, events })}\n` : describeRunText(run, events));
+      out(opts.json ? `${JSON.stringify({ run, events })}\n` : describeRunText(run, events, unitsOfSeries(series)));
       return 0;
     }
     const path = `/api/v1/experiments/${encodeURIComponent(name)}`;

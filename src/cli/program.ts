@@ -5,12 +5,11 @@
  */
 import { Command, Option } from 'commander';
 import { registerCompareCommand } from './compare-command.ts';
+import { registerDeployCommand } from './deploy-command.ts';
 import { registerQueriesCommand } from './queries-command.ts';
-import { runCommand } from './run-command.ts';
 import { registerServiceCommands } from './service-commands.ts';
 import { registerTokenCommand } from './token-command.ts';
 import { registerWaitCommand } from './wait-command.ts';
-import { validateCommand } from './validate-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('steadystate')
@@ -23,8 +22,18 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check experiment specs; prints FILE:LINE path: message for every problem')
     .argument('<files...>', 'experiment spec files (YAML or JSON)')
-    .action(async (files: string[]) => {
-      process.exitCode = await validateCommand(files);
+    .option('--explain', 'also print, per metric and group, the rendered query, step and window, collection plan and judging, and per guardrail what it evaluates (SLO burn-rate windows)')
+    .action(async (files: string[], opts: { explain?: boolean }) => {
+      const { validateCommand } = await import('./validate-command.ts');
+      process.exitCode = await validateCommand(files, { explain: opts.explain === true });
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema (draft-07) of experiment specs, for editors and tools (docs/spec.md)')
+    .action(async () => {
+      const { schemaFileText } = await import('../spec/spec-reference.ts');
+      process.stdout.write(schemaFileText());
     });
 
   program
@@ -35,6 +44,8 @@ export function buildProgram(): Command {
     .option('--report-dir <dir>', 'directory for the HTML, Markdown and JSON reports', 'reports')
     .option('--allow-command', 'let the command injector run the programs this spec names (off otherwise, unless STEADYSTATE_COMMAND_ALLOW lists them)')
     .action(async (file: string, opts: { json?: boolean; reportDir: string; allowCommand?: boolean }) => {
+      // Loaded per command: the engine, adapters and reports are most of the CLI's start-up.
+      const { runCommand } = await import('./run-command.ts');
       process.exitCode = await runCommand(file, { json: opts.json === true, reportDir: opts.reportDir, allowCommand: opts.allowCommand === true });
     });
 
@@ -76,6 +87,7 @@ export function buildProgram(): Command {
   registerTokenCommand(program);
   registerServiceCommands(program);
   registerWaitCommand(program);
+  registerDeployCommand(program);
   registerCompareCommand(program);
   registerQueriesCommand(program);
   return program;

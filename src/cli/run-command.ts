@@ -5,18 +5,22 @@
  * long as the close takes, because leaving a fault behind is worse than a
  * slow exit.
  */
-import { hostname, userInfo } from 'node:os';
 import { EXIT_BAD_INPUT, EXIT_CODES, type TerminalState } from '../engine/types.ts';
 import { executeRun } from '../engine/run-engine.ts';
 import { createInjector } from '../injectors/registry.ts';
 import { AbortedError, ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
+import { specView } from '../reports/html/spec-view.ts';
+import { metricSummaryLine, metricUnits } from '../reports/metric-text.ts';
 import { writeRunReports } from '../reports/write-reports.ts';
 import { runSummary } from '../reports/run-summary.ts';
 import { commandIssues, outboundIssues, secretReferenceIssues } from '../service/spec-checks.ts';
+import { buildRunHooks } from '../service/run-hooks.ts';
+import { loadAnnotationsConfig } from '../annotations/annotations-config.ts';
 import { loadSecurityPolicy, type SecurityPolicy } from '../security/policy.ts';
 import { parseExperiment } from '../spec/load.ts';
+import { cliActor } from './actor.ts';
 import { formatIssue, readSpecFile } from './validate-command.ts';
 
 export interface RunCommandOptions {
@@ -31,15 +35,6 @@ export interface RunCommandOptions {
 }
 
 /** Who started a run from this command line: `cli:USER@HOST`, recorded in the run's first event. */
-export function cliActor(): string {
-  let user = process.env.USER ?? process.env.USERNAME ?? 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry for this uid (containers): keep the environment's name.
-  }
-  return `cli:${user}@${hostname()}`;
-}
 
 /** The CLI's policy: the same STEADYSTATE_* variables as the service, plus --allow-command. */
 export function cliSecurityPolicy(env: NodeJS.ProcessEnv, allowCommand: boolean): SecurityPolicy {
@@ -73,6 +68,10 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
   const logger = createLogger({ level: process.env.STEADYSTATE_LOG_LEVEL ?? 'warn' });
   const source = createMetricSource(experiment.spec.source, { policy });
   const injector = createInjector(experiment.spec.fault.injector, experiment.spec.fault.params, { policy });
+  const problems: string[] = [];
+  // The same STEADYSTATE_GRAFANA_* / STEADYSTATE_DATADOG_EVENTS variables as the service.
+  const annotations = loadAnnotationsConfig(process.env, policy, problems);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
 
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -90,6 +89,7 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
         source,
         injector,
         logger,
+        hooks: buildRunHooks(experiment, { policy, annotations }),
         // Progress goes to stderr always: `--json` owns stdout only (docs/cli.md).
         onEvent: (event) => {
           if (process.env.STEADYSTATE_PROGRESS !== '0') process.stderr.write(`[${event.at.slice(11, 19)}] ${event.message}\n`);
@@ -102,7 +102,9 @@ export async function runCommand(file: string, opts: RunCommandOptions): Promise
       process.stdout.write(`${JSON.stringify(runSummary(run))}\n`);
     } else {
       process.stdout.write(`${run.experiment}: ${run.state.toUpperCase()} — ${run.reason}\n`);
-      for (const m of run.metrics) process.stdout.write(`  ${m.name}: ${m.verdict} — ${m.reason}\n`);
+      // Each metric's numbers in its unit (as the reports show them), then the judge's reason.
+      const unitOf = metricUnits(specView(experiment).metrics, run.series);
+      for (const m of run.metrics) process.stdout.write(`  ${metricSummaryLine(m, unitOf(m.name))}\n    ${m.reason}\n`);
       process.stdout.write(`reports: ${reports.html}, ${reports.markdown}, ${reports.json}\n`);
     }
     return EXIT_CODES[run.state as TerminalState] ?? EXIT_CODES.errored;

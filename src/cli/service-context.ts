@@ -11,7 +11,7 @@ import type { SleepFn } from '../lib/retry.ts';
 import { ApiClient, CliFailure } from './client.ts';
 import { credentialsPath, normalizeServer, readCredentials, tooOpen } from './credentials.ts';
 import { EXIT_BAD_INPUT } from './exit-codes.ts';
-import { cliActor } from './run-command.ts';
+import { cliActor } from './actor.ts';
 
 /** Injectable for tests; the CLI uses the process's streams and environment. */
 export interface CliIo {

@@ -10,7 +10,6 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { ValidationError } from '../lib/errors.ts';
-import { openStore } from '../store/open-store.ts';
 import { ROLES, type Role } from '../store/types.ts';
 
 /** Where the store is, in words that never include a password. */
@@ -39,6 +38,7 @@ export function registerTokenCommand(program: Command): void {
         throw new ValidationError([{ path: '--name', message: 'must be 1 to 100 characters' }]);
       }
       const config = loadConfig(process.env);
+      const { openStore } = await import('../store/open-store.ts');
       const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });
       try {
         const created = await store.tokens.create({ name: opts.name, role: opts.role as Role });

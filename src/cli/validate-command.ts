@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { EXIT_BAD_INPUT } from '../engine/types.ts';
 import type { InputIssue } from '../lib/errors.ts';
 import { metricShapes } from '../engine/kpi-guardrails.ts';
+import { explainExperiment } from './explain.ts';
 import { describeShape, shapeWarnings } from '../queries/query-shape.ts';
 import { outboundIssues } from '../service/spec-checks.ts';
 import { loadSecurityPolicy } from '../security/policy.ts';
@@ -24,7 +25,12 @@ export async function readSpecFile(file: string): Promise<{ text: string } | { i
   }
 }
 
-export async function validateCommand(files: string[]): Promise<number> {
+export interface ValidateOptions {
+  /** Also print how each metric is collected and judged, and what each guardrail evaluates (explain.ts). */
+  explain?: boolean;
+}
+
+export async function validateCommand(files: string[], options: ValidateOptions = {}): Promise<number> {
   let bad = false;
   // Outbound hosts are judged as the service in this environment would (STEADYSTATE_ALLOWED_HOSTS…).
   const policy = loadSecurityPolicy(process.env, []);
@@ -40,7 +46,10 @@ export async function validateCommand(files: string[]): Promise<number> {
     const result = parsed.ok && policyProblems.length > 0 ? { ok: false as const, issues: policyProblems.map((i) => ({ ...i, line: i.line ?? 1 })) } : parsed;
     if (result.ok) {
       process.stdout.write(`${file}: valid (${result.experiment.metadata.name})\n`);
-      process.stdout.write(judgingNotes(file, result.experiment).join(''));
+      const notes = options.explain
+        ? [...explainExperiment(result.experiment).map((line) => `${line}\n`), ...queryWarnings(file, result.experiment)]
+        : judgingNotes(file, result.experiment);
+      process.stdout.write(notes.join(''));
     } else {
       bad = true;
       const sorted = [...result.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
@@ -65,9 +74,18 @@ export function judgingNotes(file: string, experiment: Experiment): string[] {
     if (!shape) return;
     const method = spec.analysis.method === 'paired' ? '' : ' (judged by Mann-Whitney, which assumes independent samples)';
     lines.push(`  ${m.name}: ${describeShape(shape, spec.source.step, spec.fault.duration)}${method}\n`);
-    for (const w of shapeWarnings(shape, spec.source.step, spec.fault.duration)) {
-      lines.push(`${file}: warning: spec.steadyState[${i}].query: ${w}\n`);
-    }
+    lines.push(...queryWarnings(file, experiment, i));
   });
   return lines;
+}
+
+/** `FILE: warning: spec.steadyState[i].query: …` for the metrics whose queries cannot be judged soundly (all, or metric `only`). */
+export function queryWarnings(file: string, experiment: Experiment, only?: number): string[] {
+  const { spec } = experiment;
+  const shapes = metricShapes(spec);
+  return spec.steadyState.flatMap((m, i) => {
+    const shape = shapes.get(m.name);
+    if (!shape || (only !== undefined && i !== only)) return [];
+    return shapeWarnings(shape, spec.source.step, spec.fault.duration).map((w) => `${file}: warning: spec.steadyState[${i}].query: ${w}\n`);
+  });
 }

@@ -15,14 +15,11 @@
  * (loudly, never in CI) where the binary is missing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Registry } from 'prom-client';
 import { stringify } from 'yaml';
 import { findBinary } from '../lib/binaries.ts';
 import { freePort } from '../lib/ports.ts';
@@ -50,6 +47,10 @@ export interface StartPrometheusOptions {
   startTimeoutMs?: number;
   /** More command-line flags (e.g. `--query.max-concurrency=200` for a benchmark that queries hard). */
   extraArgs?: readonly string[];
+  /** Rule files to load, by file name → YAML text (written beside the config). */
+  ruleFiles?: Readonly<Record<string, string>>;
+  /** Alertmanagers (loopback `host:port`) to send alerts to, with API v2. */
+  alertmanagers?: readonly string[];
 }
 
 /** One element of an instant-query vector. */
@@ -158,7 +159,7 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
 
 export async function startPrometheus(opts: StartPrometheusOptions): Promise<RunningPrometheus> {
   if (opts.targets.length === 0) throw new Error('startPrometheus needs at least one target');
-  for (const target of opts.targets) assertLoopbackTarget(target);
+  for (const target of [...opts.targets, ...(opts.alertmanagers ?? [])]) assertLoopbackTarget(target);
   const binary = opts.binary ?? findBinary('prometheus', PROMETHEUS_DEFAULT_PATH);
   if (!binary) throw new Error(`prometheus binary not found at ${PROMETHEUS_DEFAULT_PATH} nor on PATH`);
 
@@ -178,12 +179,16 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
         static_configs: [{ targets: opts.targets }],
       },
     ],
+    ...(opts.ruleFiles ? { rule_files: Object.keys(opts.ruleFiles).map((n) => basename(n)) } : {}),
+    ...(opts.alertmanagers?.length ? { alerting: { alertmanagers: [{ api_version: 'v2', static_configs: [{ targets: opts.alertmanagers }] }] } } : {}),
   };
 
   const dir = await mkdtemp(join(tmpdir(), 'steadystate-prom-'));
   try {
     const configFile = join(dir, 'prometheus.yml');
     await writeFile(configFile, stringify(config));
+    // Relative rule_files entries resolve against the config file's directory.
+    for (const [name, text] of Object.entries(opts.ruleFiles ?? {})) await writeFile(join(dir, basename(name)), text);
     let lastError: Error | undefined;
     // The port from freePort() may be taken before Prometheus binds it.
     for (let attempt = 1; attempt <= START_ATTEMPTS; attempt += 1) {
@@ -329,68 +334,4 @@ async function launch(
   return { url, port, dir, stop, waitForTargetsUp, waitForSeries, query, logs: () => log.toString() };
 }
 
-export interface MetricsTarget {
-  /** `127.0.0.1:port`, for `startPrometheus({ targets })`. */
-  target: string;
-  url: string;
-  port: number;
-  /** Number of scrapes served so far. */
-  readonly scrapes: number;
-  /** Resolves once `count` scrapes in total have been served. */
-  waitForScrapes(count: number, timeoutMs?: number): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/**
- * Serve a prom-client registry on 127.0.0.1 (any path; Prometheus asks for
- * its `metrics_path`). Collect callbacks on the registry's metrics run at
- * each scrape, which lets a test make values a function of scrape time.
- */
-export async function startMetricsTarget(registry: Registry): Promise<MetricsTarget> {
-  const events = new EventEmitter();
-  let scrapes = 0;
-  const server: Server = createServer((req, res) => {
-    registry
-      .metrics()
-      .then((body) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(body);
-        scrapes += 1;
-        events.emit('scrape', scrapes);
-      })
-      .catch((err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-
-  return {
-    target: `127.0.0.1:${port}`,
-    url: `http://127.0.0.1:${port}`,
-    port,
-    get scrapes() {
-      return scrapes;
-    },
-    async waitForScrapes(count: number, timeoutMs = 15_000): Promise<void> {
-      if (scrapes >= count) return;
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        // Each 'scrape' event is one step closer; bounded by `count` events and the signal.
-        while (scrapes < count) await once(events, 'scrape', { signal });
-      } catch {
-        throw new Error(`timed out after ${timeoutMs}ms waiting for ${count} scrapes (saw ${scrapes})`);
-      }
-    },
-    async stop(): Promise<void> {
-      if (!server.listening) return;
-      const closed = once(server, 'close');
-      server.close();
-      // Prometheus keeps scrape connections alive; close() alone would wait for them.
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-}
+export { startMetricsTarget, type MetricsTarget } from './metrics-target.ts';

@@ -104,12 +104,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       out('demo: no prometheus on PATH — metrics from the embedded scrape source (for demos and trials, not production)');
     }
 
+    // From sources the load process runs through tsx like this one; installed, it is compiled JavaScript.
+    const loadScript = fileURLToPath(new URL(`./load-process${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
     const load = spawn(
       process.execPath,
       [
-        '--import',
-        import.meta.resolve('tsx'),
-        fileURLToPath(new URL('./load-process.ts', import.meta.url)),
+        ...(loadScript.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []),
+        loadScript,
         JSON.stringify({
           url: proxy.listenUrl,
           paths: [

@@ -16,6 +16,7 @@ import {
   decide,
   evaluateSlo,
   evaluateThreshold,
+  lookBudgetMs,
   noDataGraceLooks,
   type GuardrailCounters,
   type GuardrailOutcome,
@@ -60,8 +61,8 @@ export class GuardrailMonitor {
     const polled = this.polled();
     if (polled.length === 0) return undefined;
     const nowMs = this.deps.now();
-    // Query timeouts stay inside the interval, so a hung source cannot stall the monitor.
-    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(spec.analysis.interval * 0.8)));
+    // A look waits at most lookBudgetMs for its answers, so a hung source cannot stall the monitor.
+    const timeout = AbortSignal.timeout(lookBudgetMs(spec.analysis.interval));
     const ctx = { source: this.deps.source, nowMs, stepMs: spec.source.step, signal: AbortSignal.any([signal, timeout]) };
     const outcomes = await Promise.all(
       polled.map((g) =>

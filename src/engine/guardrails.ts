@@ -160,6 +160,23 @@ export function sloOutcome(
   return { kind: 'ok', value, at: shortPoint.t };
 }
 
+/**
+ * How long one look waits for the source's answers: most of an interval, but
+ * never less than LOOK_BUDGET_FLOOR_MS. A query that takes longer is no data
+ * for that look. The floor is there because a source's latency tail, not the
+ * look's interval, decides how long an answer takes: a busy Prometheus answers
+ * in a second or so at p95, and a look that gave up at 800 ms (the old budget
+ * at a 1 s interval) turned a slow answer into missing data and halted A/A
+ * runs (issue #13's bench:calibrate). A slow look delays the next one rather
+ * than overlapping it, so a halt on missing data comes within
+ * `noDataGrace` looks of at most this long each.
+ */
+export const LOOK_BUDGET_FLOOR_MS = 2_000;
+
+export function lookBudgetMs(intervalMs: number): number {
+  return Math.max(LOOK_BUDGET_FLOOR_MS, Math.floor(intervalMs * 0.8));
+}
+
 /** Consecutive no-data evaluations tolerated before a halt (onNoData: halt). */
 export function noDataGraceLooks(graceMs: number | undefined, intervalMs: number): number {
   return graceMs === undefined ? 2 : Math.max(1, Math.round(graceMs / intervalMs));

@@ -19,17 +19,20 @@ import { redact } from '../lib/redact.ts';
 import { AbortedError, describeError, LeaseLostError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { sleep } from '../lib/retry.ts';
-import type { TimeRange } from '../metric-sources/types.ts';
+import type { Sample, TimeRange } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
-import { renderQuery, type TemplateVariable } from '../spec/template.ts';
+import { renderQuery, templateVars, type TemplateVariable } from '../spec/template.ts';
 import { judgeFamily } from '../stats/verdict.ts';
+import { combineWithAlerts } from '../alerts/combine.ts';
 import { GroupQueries } from './group-queries.ts';
 import { GuardrailMonitor } from './guardrail-monitor.ts';
 import { judgeCollected } from './kpi-guardrails.ts';
 import { LadderDriver } from './ladder-driver.ts';
-import { armKpiGuardrails, NotStarted, preflight, type PreflightContext } from './preflight.ts';
-import { newRunId, type ResumePoint, type RunDeps, type RunOptions } from './run-options.ts';
+import { GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
+import { takeOver } from './take-over.ts';
+import { newRunId, type RunDeps, type RunOptions } from './run-options.ts';
+import { RunHooks } from './run-hooks.ts';
 import type { Group, HaltInfo, RunEvent, RunRecord, RunState } from './types.ts';
 import { SampleCollector } from './sample-collector.ts';
 import { WindowCloser } from './window-close.ts';
@@ -48,9 +51,10 @@ class RunExecution {
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
   readonly run: RunRecord;
-  private readonly samples: SampleCollector;
+  private readonly collector: SampleCollector;
   /** A fault ladder's climb (spec.fault.steps, ADR 022); undefined for a single setting. */
   private readonly ladder: LadderDriver | undefined;
+  private readonly hooks: RunHooks;
   private readonly guardrails: GuardrailMonitor;
   private readonly closer: WindowCloser;
   /** Steady-state queries, one per look for both groups where the query allows (group-queries.ts). */
@@ -83,32 +87,23 @@ class RunExecution {
           events: [],
         };
     this.log = deps.logger.child({ runId: this.run.id, experiment: this.run.experiment });
+    const hookContext = { run: this.run, emit: this.emit.bind(this), log: this.log, now: this.now, signal: this.signal };
+    this.hooks = new RunHooks(deps.hooks ?? [], hookContext);
     this.guardrails = new GuardrailMonitor(this.spec, this.run, {
       source: deps.source,
       now: this.now,
       render: (q) => renderQuery(q, this.vars(undefined)),
       onNoData: (guardrail, reason) => this.emit('guardrail.no_data', `guardrail "${guardrail}": ${reason}`, { guardrail }),
     });
-    this.closer = new WindowCloser(this.run, {
-      injector: deps.injector,
-      telemetry: this.telemetry,
-      log: this.log,
-      now: this.now,
-      emit: (type, message, data) => this.emit(type, message, data),
-      record: async (event) => {
-        this.run.events.push(event);
-        await this.deps.onEvent?.(event, this.run);
-      },
-    });
-    this.samples = new SampleCollector({
+    this.collector = new SampleCollector({
       spec: this.spec,
       run: this.run,
       queries: this.queries,
-      log: this.log,
       signal: this.signal,
+      log: this.log,
       now: this.now,
       range: (a, b) => this.range(a, b),
-      ...(deps.onSamples ? { onSamples: (chunk, r) => deps.onSamples?.(chunk, r) } : {}),
+      onSamples: (chunk, run) => deps.onSamples?.(chunk, run),
       abortError: () => this.abortError(),
     });
     this.ladder = this.spec.fault.steps
@@ -120,10 +115,24 @@ class RunExecution {
           now: this.now,
           emit: (type, message, data) => this.emit(type, message, data),
           monitor: (until) => this.monitor(until, true),
-          collect: () => this.samples.increment(),
+          collect: async () => {
+            await this.collector.increment();
+            await this.collector.settled();
+          },
           history: (metric) => this.guardrails.kpi.history.get(metric),
         })
       : undefined;
+    this.closer = new WindowCloser(this.run, {
+      injector: deps.injector,
+      telemetry: this.telemetry,
+      log: this.log,
+      now: this.now,
+      emit: (type, message, data) => this.emit(type, message, data),
+      record: async (event) => {
+        this.run.events.push(event);
+        await this.deps.onEvent?.(event, this.run);
+      },
+    });
   }
 
   async execute(): Promise<RunRecord> {
@@ -132,7 +141,7 @@ class RunExecution {
     try {
       const resume = this.opts.resume;
       if (resume) {
-        halt = await this.takeOver(resume);
+        halt = await takeOver({ ...this.context(), run: this.run, resume, actor: this.opts.actor, telemetry: this.telemetry });
       } else {
         await this.emit('run.started', `run started by ${this.opts.actor ?? 'unknown'}`, { actor: this.opts.actor ?? null });
         await this.transition('preflight', 'checking the source, the injector and the steady state');
@@ -177,21 +186,18 @@ class RunExecution {
         await this.emit('analysis.failed', `analysis after the halt failed: ${describeError(err)}`);
       }
 
+      await this.settleHooks();
       if (halt) {
         run.verdict = 'fail';
         await this.finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
-      } else if (this.ladder) {
-        // A ladder's verdict is its dose–response: fail at the first harmed level; its metrics are that step's.
-        const overall = await this.ladder.finish(run.series);
-        run.metrics = overall.metrics;
-        run.verdict = overall.verdict;
-        await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
       } else {
-        // Holm across every metric's checks: the stored per-metric verdicts agree with the overall one.
-        const overall = judgeFamily(run.metrics, { method: 'holm' });
+        // A ladder's verdict is its dose–response (ladder-driver.ts); otherwise Holm across every metric's checks.
+        const overall = this.ladder ? await this.ladder.finish(run.series) : judgeFamily(run.metrics, { method: 'holm' });
         run.metrics = overall.metrics;
-        run.verdict = overall.verdict;
-        await this.finish(overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive', overall.reason);
+        const state = overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive';
+        const outcome = combineWithAlerts({ state, verdict: overall.verdict, reason: overall.reason }, run.alerts);
+        run.verdict = outcome.verdict;
+        await this.finish(outcome.state, outcome.reason);
       }
     } catch (err) {
       if (this.signal.reason instanceof LeaseLostError) {
@@ -214,6 +220,7 @@ class RunExecution {
           : 'errored';
       if (state === 'errored') this.log.error({ err }, 'run errored');
       if (failure && halt) run.halt = halt;
+      await this.settleHooks().catch((e: unknown) => this.log.warn({ err: e }, 'run hooks did not settle'));
       // Recording the end must not throw past here: the caller needs the record.
       await this.finish(state, reason).catch((e: unknown) => this.log.error({ err: e }, 'could not record the end of the run'));
     }
@@ -231,37 +238,6 @@ class RunExecution {
     this.telemetry.windowOpened(run);
     // The handle may hold credentials (a webhook's literal headers): events and logs get it redacted.
     await this.emit('window.opened', 'fault window open', { handle: redact(handle), deadline: deadline.toISOString() });
-  }
-
-  /**
-   * Continue a run another process was driving: record the takeover, learn
-   * the KPI guardrails' noise from the history before the window (as the
-   * first owner did), and replay the polled guardrails' looks over the window
-   * so far. The first monitor tick then collects the window's samples from
-   * its open time and feeds them to the sequential tests. Returns a halt the
-   * history already shows.
-   */
-  private async takeOver(resume: ResumePoint): Promise<HaltInfo | undefined> {
-    const { run } = this;
-    const window = run.window;
-    const from = resume.previousOwner ? ` from ${resume.previousOwner}` : '';
-    const at = window?.closedAt ? `after its window closed (${window.closedBy ?? 'closed'})` : `with its fault window open until ${window?.deadline ?? '?'}`;
-    await this.emit('run.taken_over', `run taken over by ${this.opts.actor ?? 'unknown'}${from} while ${run.state}, ${at}; continuing to a verdict (injector: ${resume.injectorStatus})`, {
-      previousOwner: resume.previousOwner,
-      owner: this.opts.actor ?? null,
-      state: run.state,
-      injectorStatus: resume.injectorStatus,
-    });
-    if (!window) return undefined;
-    const openedAt = Date.parse(window.openedAt);
-    await armKpiGuardrails(this.context(), openedAt);
-    if (window.closedAt) return undefined;
-    this.telemetry.windowOpened(run);
-    const replayed = await this.guardrails.replay(openedAt, this.now(), this.signal);
-    if (replayed.looks > 0) {
-      await this.emit('guardrail.replayed', `guardrails' memory rebuilt from ${replayed.looks} looks at the window's history`, { looks: replayed.looks });
-    }
-    return replayed.halt;
   }
 
   private context(): Omit<PreflightContext, 'injector'> {
@@ -302,6 +278,15 @@ class RunExecution {
     this.run.events.push(event);
     this.log.info({ event: type, ...data }, message);
     await this.deps.onEvent?.(event, this.run);
+    this.hooks.dispatch(event);
+  }
+
+  /** Let the run's hooks finish (bounded); the alerts verdict joins the run and its timeline. */
+  private async settleHooks(): Promise<void> {
+    const { alerts } = await this.hooks.settle();
+    if (!alerts || this.run.alerts) return;
+    this.run.alerts = alerts;
+    await this.emit('alerts.judged', `alerts: ${alerts.verdict} — ${alerts.reason}`, { alerts: alerts as unknown as JsonObject });
   }
 
   private async transition(state: RunState, message: string): Promise<void> {
@@ -317,14 +302,7 @@ class RunExecution {
   }
 
   private vars(group: Group | undefined): Partial<Record<TemplateVariable, string>> {
-    const { metadata } = this.experiment;
-    return {
-      // Guardrails watch the experiment group: that is where the fault is.
-      group: this.spec.groups[group ?? 'experiment'],
-      experiment: metadata.name,
-      ...(metadata.service ? { service: metadata.service } : {}),
-      ...(metadata.environment ? { environment: metadata.environment } : {}),
-    };
+    return templateVars(this.experiment, group);
   }
 
   /**
@@ -351,12 +329,15 @@ class RunExecution {
       if (this.signal.aborted) throw this.abortError();
       if (this.now() >= untilMs) return undefined;
       const tickStart = this.now();
+      // The samples are fetched while the polled guardrails are: each gets the tick's whole budget.
+      // A halt does not wait for it (analyze does).
+      const collecting = collect ? this.collector.increment() : undefined;
       const breach = await this.guardrails.evaluate(false, this.signal);
       this.telemetry.guardrailsEvaluated(this.run, { durationMs: this.now() - tickStart, lagMs: tickStart - due });
       if (this.signal.aborted) throw this.abortError();
       if (breach) return breach;
-      if (collect) {
-        const added = await this.samples.increment();
+      if (collecting) {
+        const added = await collecting;
         const compareBreach = this.guardrails.evaluateCompares(added);
         if (compareBreach) return compareBreach;
       }
@@ -372,19 +353,37 @@ class RunExecution {
 
   private async analyze(): Promise<void> {
     const { run, spec } = this;
-    if (!run.window) return;
-    const final = await this.samples.final();
+    const window = run.window;
+    if (!window) return;
+    // A collection a halt left behind settles first, so it cannot add to the series under the verdict.
+    await this.collector.settled();
+    const range = this.range(Date.parse(window.openedAt), Date.parse(window.closedAt ?? new Date(this.now()).toISOString()));
+    for (const metric of spec.steadyState) {
+      const samples: Partial<Record<Group, Sample[]>> = {};
+      let missing: string | undefined;
+      const answers = await this.queries.both(metric, range, this.signal);
+      for (const group of GROUPS) {
+        const { query, seriesCount } = answers[group];
+        if (seriesCount > 1) throw new Error(`metric "${metric.name}" returned ${seriesCount} series for group ${group}; aggregate it to one`);
+        samples[group] = answers[group].samples;
+        if (seriesCount === 0) missing = `no data for group ${group}`;
+        // Keep what the verdict used: the final query, plus any samples the
+        // increments had not seen yet go to the observer.
+        await this.collector.add(metric.name, group, query, samples[group] ?? []);
+        const kept = run.series.find((s) => s.metric === metric.name && s.group === group);
+        if (kept) kept.samples = [...(samples[group] ?? [])];
+        else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
+      }
+      // A ladder is judged per step (ladder-driver.ts): the whole window mixes levels.
+      if (this.ladder) continue;
+      const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? [], this.guardrails.kpi.history.get(metric.name));
+      if (missing) verdict.note = verdict.note ? `${missing}; ${verdict.note}` : missing;
+      run.metrics.push(verdict);
+    }
     if (this.ladder) {
-      // Judged per step (ladder-driver.ts): the whole window mixes levels.
-      // A halted ladder is judged here too: its numbers explain the halt.
+      // A halted ladder is judged here: its numbers explain the halt.
       if (run.halt) run.metrics = (await this.ladder.finish(run.series)).metrics;
       return;
-    }
-    for (const metric of spec.steadyState) {
-      const found = final.get(metric.name);
-      const verdict = judgeCollected(spec, metric, found?.control ?? [], found?.experiment ?? [], this.guardrails.kpi.history.get(metric.name));
-      if (found?.missing) verdict.note = verdict.note ? `${found.missing}; ${verdict.note}` : found.missing;
-      run.metrics.push(verdict);
     }
     // One Holm family for the run, computed once: the events, the stored verdicts and the headline agree.
     run.metrics = judgeFamily(run.metrics, { method: 'holm' }).metrics;
@@ -397,4 +396,5 @@ class RunExecution {
       });
     }
   }
+
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Injector } from '../injectors/types.ts';
 import type { MetricSource } from '../metric-sources/types.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
+import type { RunHook } from './run-hooks.ts';
 import type { CollectedSeries, GuardrailObservation, RunEvent, RunRecord } from './types.ts';
 
 /**
@@ -34,6 +35,8 @@ export interface RunDeps extends RunObserver {
   now?: () => number;
   /** Metrics and spans about the run (src/observability); nothing when absent. */
   telemetry?: Telemetry;
+  /** Work beside the run that never holds it up: alert expectations, annotations (run-hooks.ts). */
+  hooks?: readonly RunHook[];
 }
 
 /**

@@ -1,13 +1,15 @@
 /**
- * The steady-state samples of a run's window: collected a chunk per monitor
- * tick (so a run's data survives the process and the sequential tests and a
- * ladder's steps see it as it comes), then queried once more over the whole
- * window after it closes — that final answer is what verdicts use.
+ * The steady-state samples of a run's window as they arrive: each tick of the
+ * monitor fetches what is new since the last one (both groups, every metric at
+ * once) and hands it to the observer, so a run's data survives the process
+ * and the KPI guardrails see every new paired step. Best effort: the final
+ * query after the window is what the verdict uses.
  */
 import type { Logger } from 'pino';
 import type { Sample, TimeRange } from '../metric-sources/types.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { GroupQueries } from './group-queries.ts';
+import { lookBudgetMs } from './guardrails.ts';
 import { GROUPS } from './preflight.ts';
 import type { RunObserver } from './run-options.ts';
 import type { Group, RunRecord } from './types.ts';
@@ -16,58 +18,60 @@ export interface CollectorDeps {
   spec: Experiment['spec'];
   run: RunRecord;
   queries: GroupQueries;
-  log: Logger;
   signal: AbortSignal;
+  log: Logger;
   now: () => number;
+  /** A range aligned to whole steps (the engine's). */
   range: (startMs: number, endMs: number) => TimeRange;
   onSamples?: RunObserver['onSamples'];
   abortError: () => Error;
 }
 
-/** What the final query found for one metric. */
-export interface FinalSamples {
-  control: Sample[];
-  experiment: Sample[];
-  /** Why a group has no data, when one has none. */
-  missing?: string;
-}
-
 export class SampleCollector {
   /** Per metric and group, the timestamp of the last sample already collected. */
   private readonly collectedUntil = new Map<string, number>();
+  /** The latest fetch, which a halt does not wait for. */
+  private inflight: Promise<boolean> | undefined;
 
   constructor(private readonly deps: CollectorDeps) {}
 
-  /**
-   * Fetch the steady-state samples that arrived since the last tick and hand
-   * them to the observer. Best effort: the final query after the window is
-   * what the verdict uses.
-   */
-  async increment(): Promise<boolean> {
-    const { spec, run, log } = this.deps;
+  /** Fetch what is new; true when any group of any metric gained a sample. Rejects only on the run's abort. */
+  increment(): Promise<boolean> {
+    const fetching = this.fetch();
+    this.inflight = fetching.catch(() => false);
+    return fetching;
+  }
+
+  /** Wait for a fetch a halt left behind, so it cannot add to the series under the verdict. */
+  async settled(): Promise<void> {
+    await this.inflight;
+  }
+
+  private async fetch(): Promise<boolean> {
+    const { spec, run, signal: runSignal } = this.deps;
     const window = run.window;
     if (!window) return false;
     let added = false;
     const step = spec.source.step;
-    const timeout = AbortSignal.timeout(Math.max(500, Math.floor(spec.analysis.interval * 0.8)));
-    const signal = AbortSignal.any([this.deps.signal, timeout]);
+    const timeout = AbortSignal.timeout(lookBudgetMs(spec.analysis.interval));
+    const signal = AbortSignal.any([runSignal, timeout]);
     // All metrics at once: one slow answer must not starve the others of the tick's budget.
     const chunks = await Promise.all(
       spec.steadyState.map(async (metric) => {
-        // From the older of the two groups' last samples: add keeps only what each group lacks.
+        // From the older of the two groups' last samples: add() keeps only what each group lacks.
         const last = Math.min(...GROUPS.map((g) => this.collectedUntil.get(`${metric.name}\u0000${g}`) ?? Date.parse(window.openedAt) - step));
         const range = this.deps.range(last + step, this.deps.now());
         if (range.end.getTime() < range.start.getTime()) return null;
         try {
           return { metric: metric.name, answers: await this.deps.queries.both(metric, range, signal) };
         } catch (err) {
-          // A missed chunk is fine: the final query after the window fills it.
-          log.debug({ err, metric: metric.name }, 'incremental sample query failed');
+          // A missed chunk is fine: the next tick asks from the same point, and the final query fills it.
+          this.deps.log.debug({ err, metric: metric.name }, 'incremental sample query failed');
           return null;
         }
       }),
     );
-    if (this.deps.signal.aborted) throw this.deps.abortError();
+    if (runSignal.aborted) throw this.deps.abortError();
     for (const chunk of chunks) {
       if (!chunk) continue;
       for (const group of GROUPS) {
@@ -78,35 +82,8 @@ export class SampleCollector {
     return added;
   }
 
-  /** The whole window, queried once after it closed; the run's series become exactly these. */
-  async final(): Promise<Map<string, FinalSamples>> {
-    const { run, spec } = this.deps;
-    const out = new Map<string, FinalSamples>();
-    const window = run.window;
-    if (!window) return out;
-    const range = this.deps.range(Date.parse(window.openedAt), Date.parse(window.closedAt ?? new Date(this.deps.now()).toISOString()));
-    for (const metric of spec.steadyState) {
-      const found: FinalSamples = { control: [], experiment: [] };
-      const answers = await this.deps.queries.both(metric, range, this.deps.signal);
-      for (const group of GROUPS) {
-        const { query, seriesCount, samples } = answers[group];
-        if (seriesCount > 1) throw new Error(`metric "${metric.name}" returned ${seriesCount} series for group ${group}; aggregate it to one`);
-        found[group] = samples;
-        if (seriesCount === 0) found.missing = `no data for group ${group}`;
-        // Keep what the verdict used: the final query, plus any samples the
-        // increments had not seen yet go to the observer.
-        await this.add(metric.name, group, query, samples);
-        const kept = run.series.find((s) => s.metric === metric.name && s.group === group);
-        if (kept) kept.samples = [...samples];
-        else run.series.push({ metric: metric.name, group, query, samples: [...samples] });
-      }
-      out.set(metric.name, found);
-    }
-    return out;
-  }
-
   /** Append samples newer than what was collected for (metric, group). */
-  private async add(metric: string, group: Group, query: string, samples: Sample[]): Promise<number> {
+  async add(metric: string, group: Group, query: string, samples: Sample[]): Promise<number> {
     const { run } = this.deps;
     const key = `${metric}\u0000${group}`;
     const until = this.collectedUntil.get(key) ?? -Infinity;

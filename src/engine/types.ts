@@ -2,6 +2,7 @@
  * What a run is, as the run engine records it. These shapes are what the CLI's
  * `--json`, the reports and (later) the API return, so they are plain JSON.
  */
+import type { AlertsResult } from '../alerts/types.ts';
 import type { InjectorHandle } from '../injectors/types.ts';
 import type { JsonObject } from '../lib/json.ts';
 import type { Sample } from '../metric-sources/types.ts';
@@ -114,6 +115,8 @@ export interface RunRecord {
   series: CollectedSeries[];
   guardrails: GuardrailObservation[];
   events: RunEvent[];
+  /** `spec.expect.alerts`, judged beside the metrics (src/alerts); absent without expectations. */
+  alerts?: AlertsResult;
 }
 
 /** Exit codes of `steadystate run` — a contract scripts depend on (shared/BRIEF.md). */

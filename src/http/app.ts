@@ -29,6 +29,7 @@ import { registerPageRoutes } from './page-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { registerHookRoutes } from './hook-routes.ts';
+import { registerSchemaRoutes } from './schema-routes.ts';
 import type { Scheduler } from '../triggers/scheduler.ts';
 import type { ZodApp } from './types.ts';
 
@@ -154,6 +155,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   });
 
   registerExperimentRoutes(app, deps);
+  registerSchemaRoutes(app);
   registerRunRoutes(app, deps);
   registerPageRoutes(app, deps);
   registerLiveRoutes(app, deps);

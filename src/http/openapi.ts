@@ -9,7 +9,7 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { experimentSchema } from '../spec/schema.ts';
+import { experimentOpenApiSchema } from '../spec/json-schema.ts';
 import { SESSION_COOKIE } from './cookies.ts';
 import { errorResponse } from './schemas.ts';
 
@@ -18,8 +18,12 @@ const toJson = (schema: z.ZodType, io: 'input' | 'output'): Record<string, unkno
   return rest;
 };
 
-/** The spec as users write it (input: durations as text, defaults optional). */
-export const EXPERIMENT_JSON_SCHEMA = toJson(experimentSchema, 'input');
+/**
+ * The spec as users write it (durations as text, defaults optional), with the
+ * field descriptions: the generator behind `steadystate schema` and
+ * docs/spec.md, in the OpenAPI 3.0 dialect (src/spec/json-schema.ts).
+ */
+export const EXPERIMENT_JSON_SCHEMA = experimentOpenApiSchema();
 const ERROR_JSON_SCHEMA = toJson(errorResponse, 'output');
 
 const experimentView = z.object({

@@ -136,7 +136,9 @@ export function registerRunRoutes(app: ZodApp, deps: HttpDeps): void {
     async (request, reply) => {
       const row = await mustGet(request.params.id);
       const record = await loadRunRecord(store, row);
-      return reply.type('text/markdown; charset=utf-8').send(renderMarkdownReport(redact(record)));
+      // The spec gives the metrics' units and the guardrails' thresholds.
+      const version = await store.experiments.getVersion(row.experiment, row.version);
+      return reply.type('text/markdown; charset=utf-8').send(renderMarkdownReport(redact(record), version?.spec ? redact(version.spec) : undefined));
     },
   );
 }

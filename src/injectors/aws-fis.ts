@@ -20,15 +20,7 @@
  *   source was in play, never a key.
  */
 import { createHash } from 'node:crypto';
-import {
-  FisClient,
-  GetExperimentCommand,
-  GetExperimentTemplateCommand,
-  ListExperimentsCommand,
-  StartExperimentCommand,
-  StopExperimentCommand,
-  type Experiment,
-} from '@aws-sdk/client-fis';
+import type { Experiment, FisClient } from '@aws-sdk/client-fis';
 import { z } from 'zod';
 import { AbortedError, InjectorError } from '../lib/errors.ts';
 import { durationMs, httpUrl } from '../spec/fields.ts';
@@ -37,6 +29,11 @@ import { pollUntil, requestSignal } from './poll.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext, OwnedFault } from './types.ts';
 
 const KIND = 'aws-fis';
+
+type FisSdk = typeof import('@aws-sdk/client-fis');
+let sdkModule: Promise<FisSdk> | undefined;
+/** The AWS SDK, loaded on first use: it is a large part of every CLI start-up otherwise (validation imports this file). */
+const loadSdk = (): Promise<FisSdk> => (sdkModule ??= import('@aws-sdk/client-fis'));
 export const RUN_ID_TAG = 'steadystate.dev/run-id';
 export const MANAGED_BY_TAG = 'steadystate.dev/managed-by';
 const EXPERIMENT_TAG = 'steadystate.dev/experiment';
@@ -138,11 +135,11 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
   const clients = new Map<string, FisClient>();
 
   // Handles carry region and endpoint, so another process can stop the experiment.
-  const clientFor = (region: string, endpoint: string | undefined): FisClient => {
+  const clientFor = (sdk: FisSdk, region: string, endpoint: string | undefined): FisClient => {
     const key = `${region} ${endpoint ?? ''}`;
     let client = clients.get(key);
     if (!client) {
-      client = new FisClient({
+      client = new sdk.FisClient({
         region,
         maxAttempts: 1,
         // Transport timeouts too, besides our abort signal; they also bound the SDK's socket-warning timer.
@@ -176,11 +173,12 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
     return new InjectorError(`${what}: ${where}${said}`, { retryable, code: 'injector_http_error' });
   }
 
-  async function call<T>(what: string, region: string, endpoint: string | undefined, signal: AbortSignal | undefined, run: (c: FisClient, abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  async function call<T>(what: string, region: string, endpoint: string | undefined, signal: AbortSignal | undefined, run: (c: FisClient, abortSignal: AbortSignal, sdk: FisSdk) => Promise<T>): Promise<T> {
     if (signal?.aborted) throw new AbortedError(`${what}: aborted`);
     const limit = requestSignal(timeoutMs, signal);
     try {
-      return await run(clientFor(region, endpoint), limit.signal);
+      const sdk = await loadSdk();
+      return await run(clientFor(sdk, region, endpoint), limit.signal, sdk);
     } catch (err) {
       throw mapError(what, err, limit.timedOut(), signal);
     } finally {
@@ -189,7 +187,7 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
   }
 
   const getExperiment = (h: AwsFisHandle, what: string, signal?: AbortSignal): Promise<Experiment | undefined> =>
-    call(what, h.region, h.endpoint, signal, (c, abortSignal) => c.send(new GetExperimentCommand({ id: h.experimentId }), { abortSignal })).then(
+    call(what, h.region, h.endpoint, signal, (c, abortSignal, sdk) => c.send(new sdk.GetExperimentCommand({ id: h.experimentId }), { abortSignal })).then(
       (out) => out.experiment,
       (err: unknown) => {
         if (err instanceof InjectorError && err.code === 'injector_not_found') return undefined;
@@ -215,8 +213,8 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
         throw new InjectorError(`${what}: the window's deadline has already passed`, { retryable: false, code: 'injector_deadline' });
       }
       const tags = { ...params.tags, [RUN_ID_TAG]: ctx.runId, [MANAGED_BY_TAG]: 'steadystate', [EXPERIMENT_TAG]: ctx.experiment.slice(0, 256) };
-      const started = await call(`${what}: StartExperiment`, params.region, params.endpoint, ctx.signal, (c, abortSignal) =>
-        c.send(new StartExperimentCommand({ clientToken: clientTokenFor(ctx.runId), experimentTemplateId: params.experimentTemplateId, tags }), { abortSignal }),
+      const started = await call(`${what}: StartExperiment`, params.region, params.endpoint, ctx.signal, (c, abortSignal, sdk) =>
+        c.send(new sdk.StartExperimentCommand({ clientToken: clientTokenFor(ctx.runId), experimentTemplateId: params.experimentTemplateId, tags }), { abortSignal }),
       );
       const id = started.experiment?.id;
       if (!id) throw new InjectorError(`${what}: StartExperiment answered without an experiment id`, { retryable: false, code: 'injector_bad_response' });
@@ -270,7 +268,7 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
       const h = parseHandle(raw);
       const what = `${KIND} close`;
       try {
-        await call(`${what}: StopExperiment`, h.region, h.endpoint, signal, (c, abortSignal) => c.send(new StopExperimentCommand({ id: h.experimentId }), { abortSignal }));
+        await call(`${what}: StopExperiment`, h.region, h.endpoint, signal, (c, abortSignal, sdk) => c.send(new sdk.StopExperimentCommand({ id: h.experimentId }), { abortSignal }));
       } catch (err) {
         if (!(err instanceof InjectorError) || err.retryable || err.code === 'injector_auth') throw err;
         if (err.code === 'injector_not_found') return;
@@ -317,8 +315,8 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
 
     /** The template exists and we may read it. */
     async check(signal?: AbortSignal): Promise<void> {
-      await call(`${KIND} check: GetExperimentTemplate ${params.experimentTemplateId}`, params.region, params.endpoint, signal, (c, abortSignal) =>
-        c.send(new GetExperimentTemplateCommand({ id: params.experimentTemplateId }), { abortSignal }),
+      await call(`${KIND} check: GetExperimentTemplate ${params.experimentTemplateId}`, params.region, params.endpoint, signal, (c, abortSignal, sdk) =>
+        c.send(new sdk.GetExperimentTemplateCommand({ id: params.experimentTemplateId }), { abortSignal }),
       );
     },
 
@@ -327,8 +325,8 @@ export function createAwsFisInjector(params: AwsFisParams, deps: AwsFisDeps = {}
       const owned: OwnedFault[] = [];
       let nextToken: string | undefined;
       do {
-        const page = await call(`${KIND} list: ListExperiments`, params.region, params.endpoint, signal, (c, abortSignal) =>
-          c.send(new ListExperimentsCommand({ maxResults: 100, ...(nextToken ? { nextToken } : {}) }), { abortSignal }),
+        const page = await call(`${KIND} list: ListExperiments`, params.region, params.endpoint, signal, (c, abortSignal, sdk) =>
+          c.send(new sdk.ListExperimentsCommand({ maxResults: 100, ...(nextToken ? { nextToken } : {}) }), { abortSignal }),
         );
         for (const exp of page.experiments ?? []) {
           const runId = exp.tags?.[RUN_ID_TAG];

@@ -476,5 +476,6 @@ function isRetryableStatus(status: number): boolean {
 export const prometheusSource: MetricSourceFactory<PrometheusConfig> = {
   kind: 'prometheus',
   configSchema: prometheusConfigSchema,
+  groupsByLabel: true,
   create: (config, deps) => new PrometheusSource(config, deps),
 };

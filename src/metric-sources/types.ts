@@ -79,6 +79,8 @@ export interface MetricSourceFactory<C = unknown> {
    * collection gives.
    */
   readonly endExclusive?: boolean;
+  /** What this kind's sources say in MetricSource.groupsByLabel, known before one is created (`validate --explain`). */
+  readonly groupsByLabel?: boolean;
   create(config: C, deps: SourceDeps): MetricSource;
 }
 

@@ -16,8 +16,14 @@
 import type { HaltInfo, LadderRecord, RunState } from '../engine/types.ts';
 import { ladderHeadline, stepEffectText } from '../reports/ladder-text.ts';
 import { formatNumber as formatShared } from '../lib/format-number.ts';
+import { formatValue } from '../lib/format-units.ts';
 import { redact } from '../lib/redact.ts';
+import { NO_UNIT, type Unit } from '../lib/units.ts';
+import { haltFigures } from '../reports/guardrail-plot.ts';
+import { isNoFault, metricTexts } from '../reports/metric-text.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
+import type { AlertsResult } from '../alerts/types.ts';
+import { alertsCombination, delayText, expectationText } from '../reports/alerts-text.ts';
 
 export const SLACK_LIMITS = {
   blocks: 50,
@@ -62,8 +68,14 @@ export interface RunView {
   metrics: MetricVerdict[];
   /** A fault ladder's steps and dose–response. */
   ladder?: LadderRecord;
+  /** The alert expectations' verdict (spec.expect), beside the metrics'. */
+  alerts?: AlertsResult;
   /** `${publicUrl}/api/v1/runs/{id}/report.html`, when the service has a public URL. */
   reportUrl?: string;
+  /** Each metric's unit by name (src/lib/units.ts); a plain number when absent. */
+  metricUnits?: Record<string, Unit>;
+  /** The unit of the halting guardrail's values. */
+  haltUnit?: Unit;
 }
 
 /** `&`, `<`, `>` → entities: what Slack asks of user text in mrkdwn. */
@@ -148,21 +160,25 @@ function linkContext(view: RunView, extra: string[] = []): Block | undefined {
   return { type: 'context', elements: elements.slice(0, SLACK_LIMITS.contextElements) };
 }
 
-function haltText(halt: HaltInfo): string {
-  const limits = halt.threshold
-    ? [halt.threshold.max !== undefined ? `max ${formatNumber(halt.threshold.max)}` : '', halt.threshold.min !== undefined ? `min ${formatNumber(halt.threshold.min)}` : '']
-        .filter(Boolean)
-        .join(', ')
-    : '';
-  const value = halt.value !== undefined ? ` — value ${formatNumber(halt.value)}${limits ? ` (${limits})` : ''}` : '';
-  return `*Halted by guardrail* \`${escapeSlack(halt.guardrail)}\`${value}\n${escapeSlack(halt.reason)}`;
+function haltText(halt: HaltInfo, unit: Unit = NO_UNIT): string {
+  const figures = haltFigures(halt, unit);
+  const value = figures.value !== undefined ? ` — value ${figures.value}${figures.limits ? ` (${figures.limits})` : ''}` : '';
+  return `*Halted by guardrail* \`${escapeSlack(halt.guardrail)}\`${escapeSlack(value)}\n${escapeSlack(halt.reason)}`;
 }
 
 /** The message posted when a run starts. */
 export function startMessage(view: RunView): SlackMessage {
   const blocks: Block[] = [
     header(`🧪 Chaos experiment started · ${view.experiment}`),
-    { type: 'section', text: md('A fault will be injected into the *experiment* group only; guardrails halt it on a breach.'), fields: commonFields(view) },
+    {
+      type: 'section',
+      text: md(
+        isNoFault(view.fault)
+          ? 'An A/A run: *no fault* is injected; both groups are treated alike, so they should not differ. Guardrails still halt it on a breach.'
+          : 'A fault will be injected into the *experiment* group only; guardrails halt it on a breach.',
+      ),
+      fields: commonFields(view),
+    },
   ];
   const ctx = linkContext(view);
   if (ctx) blocks.push(ctx);
@@ -174,29 +190,29 @@ export function haltMessage(view: RunView): SlackMessage {
   const halt = view.halt;
   const blocks: Block[] = [
     header(`🛑 Halted · ${view.experiment}`),
-    { type: 'section', text: md(halt ? haltText(halt) : `*Halted*\n${escapeSlack(view.reason)}`), fields: commonFields(view) },
+    { type: 'section', text: md(halt ? haltText(halt, view.haltUnit) : `*Halted*\n${escapeSlack(view.reason)}`), fields: commonFields(view) },
   ];
   const ctx = linkContext(view, ['The fault window is closed; the verdict follows.']);
   if (ctx) blocks.push(ctx);
   return { text: fitText(`Halted: ${escapeSlack(view.experiment)} — ${escapeSlack(halt?.reason ?? view.reason)}`, SLACK_LIMITS.fallbackText), blocks };
 }
 
-function metricBlock(m: MetricVerdict): Block {
+/** A metric's numbers in its unit (src/reports/metric-text.ts), as the reports show them. */
+function metricBlock(m: MetricVerdict, unit: Unit = NO_UNIT): Block {
   const emoji = m.verdict === 'pass' ? '✅' : m.verdict === 'fail' ? '❌' : '❔';
   const level = Number.isFinite(m.alpha) ? `${formatNumber((1 - m.alpha) * 100)}%` : '';
-  const rel = m.relativeEffect !== null && Number.isFinite(m.relativeEffect) ? ` (${m.relativeEffect >= 0 ? '+' : ''}${formatNumber(m.relativeEffect * 100)}%)` : '';
-  const effect = m.effect === null ? '—' : `${m.effect >= 0 ? '+' : ''}${formatNumber(m.effect)}${rel}`;
-  const ci = m.ci ? `[${formatNumber(m.ci[0])}, ${formatNumber(m.ci[1])}]` : '—';
+  const t = metricTexts(m, unit);
   const p = m.pValue === null ? '' : ` · p=${formatNumber(m.pValue)}`;
-  const group = (s: MetricVerdict['control']) => `median ${formatNumber(s.median)} · mean ${formatNumber(s.mean)} · n=${s.n}`;
+  const group = (s: MetricVerdict['control']) => `median ${formatValue(s.median, unit)} · mean ${formatValue(s.mean, unit)} · n=${s.n}`;
   return {
     type: 'section',
     text: md(`${emoji} *${escapeSlack(m.name)}* — ${m.verdict}\n${escapeSlack(m.reason)}`, 1000),
     fields: [
-      field('Control', group(m.control)),
-      field('Experiment', group(m.experiment)),
-      field('Effect (experiment − control)', effect),
-      field(`Interval${level ? ` (${level})` : ''}`, `${ci}${p}`),
+      field('Control', escapeSlack(group(m.control))),
+      field('Experiment', escapeSlack(group(m.experiment))),
+      field('Effect (experiment − control)', escapeSlack(t.effect)),
+      field(`Interval${level ? ` (${level})` : ''}`, `${escapeSlack(t.ci)}${p}`),
+      field('Allowed', escapeSlack(t.tolerance)),
     ],
   };
 }
@@ -222,7 +238,8 @@ export function verdictMessage(view: RunView): SlackMessage {
       fields: [...commonFields(view), field('Duration', durationBetween(view.startedAt, view.endedAt))],
     },
   ];
-  if (view.halt) head.push({ type: 'section', text: md(haltText(view.halt)) });
+  if (view.halt) head.push({ type: 'section', text: md(haltText(view.halt, view.haltUnit)) });
+  if (view.alerts) head.push({ type: 'section', text: md(alertsText(view.alerts)) });
   if (view.ladder) head.push(ladderBlock(view.ladder));
   if (view.metrics.length > 0) head.push({ type: 'divider' });
 
@@ -230,13 +247,23 @@ export function verdictMessage(view: RunView): SlackMessage {
   const room = SLACK_LIMITS.blocks - head.length - 1;
   const shown = view.metrics.slice(0, Math.max(0, room));
   const hidden = view.metrics.length - shown.length;
-  const blocks: Block[] = [...head, ...shown.map(metricBlock)];
+  const blocks: Block[] = [...head, ...shown.map((m) => metricBlock(m, view.metricUnits?.[m.name]))];
   const ctx = linkContext(view, hidden > 0 ? [`…and ${hidden} more metric${hidden === 1 ? '' : 's'}; the report has them all.`] : []);
   if (ctx) blocks.push(ctx);
   return {
     text: fitText(`${look.label}: ${escapeSlack(view.experiment)} — ${escapeSlack(view.reason)}`, SLACK_LIMITS.fallbackText),
     blocks,
   };
+}
+
+function alertsText(alerts: AlertsResult): string {
+  const emoji = alerts.verdict === 'pass' ? '✅' : alerts.verdict === 'fail' ? '❌' : '❔';
+  const lines = [`${emoji} *Alerts: ${alerts.verdict}* — ${escapeSlack(alertsCombination(alerts))}`];
+  for (const a of alerts.alerts) {
+    const happened = a.expect === 'never' ? (a.firedAt ? `fired at ${a.firedAt}` : 'stayed quiet') : a.firedAt ? `fired after ${delayText(a.delayMs)}${a.resolvedAt ? `, resolved ${delayText(a.resolveDelayMs)} after the window` : ''}` : 'did not fire';
+    lines.push(`• \`${escapeSlack(a.name.replace(/`/g, 'ʹ'))}\` (${expectationText(a)}): *${a.verdict}* — ${happened}`);
+  }
+  return lines.join('\n');
 }
 
 function durationBetween(start: string, end: string | null): string {

@@ -25,6 +25,9 @@ import { describeError } from '../lib/errors.ts';
 import { backoffDelay, sleep as realSleep, type SleepFn } from '../lib/retry.ts';
 import type { RunListener } from '../service/run-service.ts';
 import type { Experiment } from '../spec/schema.ts';
+import { guardrailUnit } from '../reports/guardrail-plot.ts';
+import { specView } from '../reports/html/spec-view.ts';
+import { metricUnits } from '../reports/metric-text.ts';
 import type { SlackNotifySpec } from './notify-schema.ts';
 import { haltMessage, startMessage, verdictMessage, type RunView, type SlackMessage } from './slack-blocks.ts';
 import { SlackClient, SlackError, type PostedMessage, type SlackTarget } from './slack-client.ts';
@@ -161,8 +164,20 @@ export class SlackNotifier implements RunListener {
       fault: { injector: spec.fault.injector, durationMs: spec.fault.duration, params: spec.fault.params },
       ...(run.halt ? { halt: run.halt } : {}),
       metrics: run.metrics,
+      ...reportUnits(run, experiment),
+      ...(run.alerts ? { alerts: run.alerts } : {}),
       ...(run.ladder ? { ladder: run.ladder } : {}),
       ...(base ? { reportUrl: `${base}/api/v1/runs/${encodeURIComponent(run.id)}/report.html` } : {}),
     });
   }
+}
+
+/** The units the messages show numbers in: each metric's, and the halting guardrail's (as the reports have them). */
+function reportUnits(run: Readonly<RunRecord>, experiment: Experiment): Pick<RunView, 'metricUnits' | 'haltUnit'> {
+  const view = specView(experiment);
+  const unitOf = metricUnits(view.metrics, run.series);
+  return {
+    metricUnits: Object.fromEntries(run.metrics.map((m) => [m.name, unitOf(m.name)])),
+    ...(run.halt ? { haltUnit: guardrailUnit(view, run.halt.guardrail, run.halt) } : {}),
+  };
 }

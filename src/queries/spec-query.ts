@@ -25,7 +25,7 @@ export interface TemplateRefInput {
   vars?: Record<string, VarValue>;
 }
 
-const templateRef = z.strictObject({
+export const templateRef = z.strictObject({
   template: z.string().min(1, 'must name a template (see `steadystate queries list`)'),
   vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
 });

@@ -3,9 +3,13 @@
  * numbers that explain it, then the timeline. Every user string is escaped.
  */
 import type { RunRecord } from '../engine/types.ts';
-import { formatNumber } from '../lib/format-number.ts';
+import { formatValue } from '../lib/format-units.ts';
+import { alertsMarkdown } from './alerts-text.ts';
 import { escapeMarkdown, markdownCode } from './escape.ts';
 import { bandText, ladderHeadline, stepEffectText, stepSpanText } from './ladder-text.ts';
+import { guardrailUnit, haltFigures } from './guardrail-plot.ts';
+import { specView } from './html/spec-view.ts';
+import { metricTexts, metricUnits } from './metric-text.ts';
 
 const BADGE: Record<string, string> = {
   passed: '✅ PASSED',
@@ -17,7 +21,10 @@ const BADGE: Record<string, string> = {
   errored: '⚠️ ERRORED',
 };
 
-export function renderMarkdownReport(run: RunRecord): string {
+/** `spec`: the spec that ran (parsed, redacted), for units and thresholds; the report renders without it. */
+export function renderMarkdownReport(run: RunRecord, spec?: unknown): string {
+  const view = specView(spec);
+  const unitOf = metricUnits(view.metrics, run.series);
   const lines: string[] = [];
   lines.push(`# ${BADGE[run.state] ?? run.state.toUpperCase()} — ${escapeMarkdown(run.experiment)}`);
   lines.push('');
@@ -30,20 +37,19 @@ export function renderMarkdownReport(run: RunRecord): string {
       `- Fault window: opened ${run.window.openedAt}, deadline ${run.window.deadline}, closed ${run.window.closedAt ?? 'NOT CLOSED'}${run.window.closedBy ? ` (${run.window.closedBy})` : ''}`,
     );
   }
-  if (run.halt) {
+  const haltUnit = run.halt ? guardrailUnit(view, run.halt.guardrail, run.halt) : undefined;
+  if (run.halt && haltUnit) {
     const h = run.halt;
-    const threshold = [h.threshold?.max !== undefined ? `max ${formatNumber(h.threshold.max)}` : '', h.threshold?.min !== undefined ? `min ${formatNumber(h.threshold.min)}` : '']
-      .filter(Boolean)
-      .join(', ');
+    const { value, limits } = haltFigures(h, haltUnit);
     lines.push(
-      `- **Halt:** guardrail ${markdownCode(h.guardrail)} at ${h.at}: ${escapeMarkdown(h.reason)}${h.value !== undefined ? ` (value ${formatNumber(h.value)}` + (threshold ? `, ${threshold})` : ')') : ''}`,
+      `- **Halt:** guardrail ${markdownCode(h.guardrail)} at ${h.at}: ${escapeMarkdown(h.reason)}${value !== undefined ? escapeMarkdown(` (value ${value}${limits ? `, ${limits}` : ''})`) : ''}`,
     );
   }
-  if (run.halt?.recent && run.halt.recent.length > 0) {
+  if (run.halt?.recent && run.halt.recent.length > 0 && haltUnit) {
     lines.push(
-      `- Last values of ${markdownCode(run.halt.guardrail)} before the halt: ${run.halt.recent
-        .map((o) => `${new Date(o.at).toISOString().slice(11, 19)} ${o.value === null ? 'no data' : formatNumber(o.value)}`)
-        .join(', ')}`,
+      `- Last values of ${markdownCode(run.halt.guardrail)} before the halt: ${escapeMarkdown(
+        run.halt.recent.map((o) => `${new Date(o.at).toISOString().slice(11, 19)} ${o.value === null ? 'no data' : formatValue(o.value, haltUnit)}`).join(', '),
+      )}`,
     );
   }
   lines.push('');
@@ -52,11 +58,13 @@ export function renderMarkdownReport(run: RunRecord): string {
   if (run.metrics.length === 0) {
     lines.push('_No metric was analysed._');
   } else {
-    lines.push('| metric | verdict | control median (n) | experiment median (n) | effect (exp − ctl) | relative | CI | p-value | allowed |');
-    lines.push('|---|---|---|---|---|---|---|---|---|');
+    lines.push('| metric | verdict | control median (n) | experiment median (n) | effect (exp − ctl) | CI | p-value | allowed |');
+    lines.push('|---|---|---|---|---|---|---|---|');
     for (const m of run.metrics) {
+      const t = metricTexts(m, unitOf(m.name));
+      const cells = [t.controlMedian, t.experimentMedian, t.effect, t.ci].map(escapeMarkdown);
       lines.push(
-        `| ${escapeMarkdown(m.name)} | ${m.verdict} | ${num(m.control.median)} (${m.control.n}) | ${num(m.experiment.median)} (${m.experiment.n}) | ${num(m.effect)} | ${m.relativeEffect === null ? '—' : `${(m.relativeEffect * 100).toFixed(1)}%`} | ${m.ci ? `[${num(m.ci[0])}, ${num(m.ci[1])}]` : '—'} | ${m.pValue === null ? '—' : m.pValue.toPrecision(3)} | ±${num(m.allowed)} |`,
+        `| ${escapeMarkdown(m.name)} | ${m.verdict} | ${cells[0]} (${m.control.n}) | ${cells[1]} (${m.experiment.n}) | ${cells[2]} | ${cells[3]} | ${m.pValue === null ? '—' : m.pValue.toPrecision(3)} | ${escapeMarkdown(t.tolerance)} |`,
       );
     }
     lines.push('');
@@ -69,14 +77,13 @@ export function renderMarkdownReport(run: RunRecord): string {
   }
   if (run.ladder) lines.push(...ladderMarkdown(run.ladder));
   lines.push('');
+  if (run.alerts) lines.push(...alertsMarkdown(run.alerts));
   lines.push('## Timeline');
   lines.push('');
   for (const e of run.events) lines.push(`- ${e.at} ${markdownCode(e.type)} ${escapeMarkdown(e.message)}`);
   lines.push('');
   return lines.join('\n');
 }
-
-const num = (v: number | null | undefined): string => formatNumber(v);
 
 /** The dose–response of a fault ladder: the headline, then effect ± interval per step and metric. */
 function ladderMarkdown(ladder: NonNullable<RunRecord['ladder']>): string[] {
@@ -95,6 +102,6 @@ function ladderMarkdown(ladder: NonNullable<RunRecord['ladder']>): string[] {
     const m = ladder.steps.flatMap((s) => s.metrics ?? []).find((x) => x.name === n);
     return m ? `${escapeMarkdown(n)} ${bandText(m)}` : '';
   });
-  lines.push('', `_Tolerance: ${bands.filter(Boolean).join(', ')}. Each step judged on its own samples (from one range window after it began) at alpha ${formatNumber(ladder.alpha)} (alpha / steps); the highest level tolerated is the last of the unbroken passes from the first step._`);
+  lines.push('', `_Tolerance: ${bands.filter(Boolean).join(', ')}. Each step judged on its own samples (from one range window after it began) at alpha ${+ladder.alpha.toPrecision(3)} (alpha / steps); the highest level tolerated is the last of the unbroken passes from the first step._`);
   return lines;
 }

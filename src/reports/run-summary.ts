@@ -2,6 +2,7 @@
  * The public shape of a run: what `steadystate run --json` prints and what the
  * JSON report leads with. Field names are a contract (shared/BRIEF.md).
  */
+import type { AlertsResult } from '../alerts/types.ts';
 import type { RunRecord } from '../engine/types.ts';
 
 export interface RunSummaryMetric {
@@ -30,6 +31,8 @@ export interface RunSummary {
   metrics: RunSummaryMetric[];
   /** A fault ladder's steps (boundaries, levels, per-metric effects) and its dose–response; absent for a single setting. */
   ladder?: RunRecord['ladder'];
+  /** Added by issue #17: the alert expectations' own verdict, beside the metrics (absent without `spec.expect`). */
+  alerts?: AlertsResult;
 }
 
 export function runSummary(run: RunRecord): { run: RunSummary } {
@@ -55,6 +58,7 @@ export function runSummary(run: RunRecord): { run: RunSummary } {
     })),
   };
   if (run.halt) summary.halt = run.halt;
+  if (run.alerts) summary.alerts = run.alerts;
   if (run.window) {
     // The handle stays out: it is for closing, not for reading.
     const { openedAt, deadline, closedAt, closedBy } = run.window;

@@ -36,7 +36,7 @@ export async function writeRunReports(dir: string, run: RunRecord, experiment?: 
     spec: experiment,
   });
   await writeFile(json, `${JSON.stringify(document, null, 2)}\n`, 'utf8');
-  await writeFile(markdown, renderMarkdownReport(redact(run)), 'utf8');
+  await writeFile(markdown, renderMarkdownReport(redact(run), experiment ? redact(experiment) : undefined), 'utf8');
   await writeFile(html, renderHtmlReport(redact(run), { spec: experiment ? redact(experiment) : undefined }), 'utf8');
   return { json, markdown, html };
 }

@@ -18,8 +18,10 @@ import { createMetricSource } from '../metric-sources/registry.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
-import { loadRunRecord } from './run-views.ts';
+import { loadRunRecord, snapshot } from './run-views.ts';
+import { buildRunHooks } from './run-hooks.ts';
 import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
+import { RunWriter } from './run-writer.ts';
 import { StartSlots } from './start-slots.ts';
 import { closeLeftover, planTakeover, type TakeoverDeps } from './takeover.ts';
 
@@ -82,6 +84,8 @@ export class RunService {
   private readonly telemetry: Telemetry;
   private scanning = false;
   private readonly startSlots: StartSlots;
+  /** Samples and guardrail evaluations, written for all runs at once (run-writer.ts). */
+  private readonly writer: RunWriter;
 
   constructor(
     private readonly store: Store,
@@ -93,6 +97,7 @@ export class RunService {
     this.leaseMs = options.leaseMs ?? 10_000;
     this.telemetry = options.telemetry ?? NOOP_TELEMETRY;
     this.startSlots = new StartSlots(options.startConcurrency ?? 8);
+    this.writer = new RunWriter(store.runs, logger);
   }
 
   /**
@@ -123,6 +128,7 @@ export class RunService {
           // Its window and its end are the new owner's now (it may be continuing it): leave both alone.
           this.logger.error({ runId: id, instance: this.instanceId }, 'lease lost: another replica took this run over');
           run.lost = true;
+          this.writer.drop(id);
           run.controller.abort(new LeaseLostError('lease lost to another replica'));
         }
       } catch (err) {
@@ -221,20 +227,23 @@ export class RunService {
             injector: this.injectorFor(experiment, labels),
             telemetry: this.telemetry,
             logger: log,
+            hooks: buildRunHooks(experiment, { policy, ...(this.config.annotations ? { annotations: this.config.annotations } : {}) }),
             onEvent: async (event, run) => {
               if (event.type === 'window.opened') release();
               if (entry.lost) return;
+              // The data that led to the event is stored before the event.
+              await this.writer.flush(runId);
               await this.store.runs.appendEvent(runId, event);
               await this.store.runs.update(runId, snapshot(run));
               this.notify(event, run, experiment);
             },
             onSamples: async (chunk) => {
               if (entry.lost) return;
-              await this.store.runs.appendSamples(runId, chunk);
+              await this.writer.samples(runId, chunk);
             },
             onGuardrailEvaluations: async (observations) => {
               if (entry.lost) return;
-              await this.store.runs.appendGuardrailEvaluations(runId, observations);
+              await this.writer.evaluations(runId, observations);
             },
           },
           { runId, actor, signal: controller.signal, ...(resume ? { resume } : {}) },
@@ -331,6 +340,7 @@ export class RunService {
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
     await Promise.race([Promise.allSettled(all.map(([, r]) => r.done)), timeout]);
     clearTimeout(timer);
+    await this.writer.close();
     return { closed: all.length - this.active.size, leftover: this.active.size };
   }
 
@@ -395,15 +405,3 @@ export class RunService {
 }
 
 /** The persisted part of a run record (events and samples are appended separately). */
-function snapshot(run: Readonly<RunRecord>) {
-  return {
-    state: run.state,
-    startedAt: run.startedAt,
-    verdict: run.verdict,
-    reason: run.reason,
-    endedAt: run.endedAt,
-    ...(run.window ? { window: run.window } : {}),
-    ...(run.halt ? { halt: run.halt } : {}),
-    metrics: run.metrics,
-  };
-}

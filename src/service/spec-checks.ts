@@ -16,7 +16,7 @@ import { DEFAULT_POLICY, envReferenceProblem, fileReferenceProblem, type Securit
 import type { Experiment } from '../spec/schema.ts';
 
 /** The parts of the configuration the checks read; `security` defaults to DEFAULT_POLICY with `allowedHosts`. */
-export type PolicyConfig = Pick<ServiceConfig, 'allowedHosts' | 'limits'> & Partial<Pick<ServiceConfig, 'security'>>;
+export type PolicyConfig = Pick<ServiceConfig, 'allowedHosts' | 'limits'> & Partial<Pick<ServiceConfig, 'security' | 'annotations'>>;
 
 export function securityPolicyOf(config: Pick<ServiceConfig, 'allowedHosts'> & Partial<Pick<ServiceConfig, 'security'>>): SecurityPolicy {
   return config.security ?? { ...DEFAULT_POLICY, allowedHosts: config.allowedHosts };
@@ -28,6 +28,7 @@ function outboundParts(experiment: Experiment): [string, unknown][] {
     ['spec.source', experiment.spec.source],
     ['spec.fault.params', experiment.spec.fault.params],
     ['spec.notify', experiment.spec.notify],
+    ['spec.expect', experiment.spec.expect],
   ];
 }
 
@@ -71,6 +72,7 @@ export function secretReferenceIssues(experiment: Experiment, policy: SecurityPo
   };
   walk(experiment.spec.source, 'spec.source');
   walk(experiment.spec.fault.params, 'spec.fault.params');
+  walk(experiment.spec.expect, 'spec.expect');
   return issues;
 }
 

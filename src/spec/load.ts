@@ -7,6 +7,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node a
 import type { z } from 'zod';
 import { ValidationError, type InputIssue } from '../lib/errors.ts';
 import { experimentSchema, type Experiment } from './schema.ts';
+import { unknownFieldMessage } from './suggest-field.ts';
 
 /** Spec text larger than this is refused before parsing. */
 export const MAX_SPEC_BYTES = 256 * 1024;
@@ -50,7 +51,7 @@ export function validateExperiment(
 ): LoadResult {
   const result = experimentSchema.safeParse(data);
   if (result.success) return { ok: true, experiment: result.data };
-  return { ok: false, issues: toIssues(result.error, locate) };
+  return { ok: false, issues: toIssues(result.error, locate, data) };
 }
 
 /** Like parseExperiment, but throws a ValidationError. */
@@ -60,13 +61,18 @@ export function loadExperiment(text: string): Experiment {
   return r.experiment;
 }
 
-function toIssues(error: z.ZodError, locate: (path: readonly PropertyKey[]) => number | undefined): InputIssue[] {
-  const issues = error.issues.map((issue) => {
-    const line = locate(issue.path);
-    const out: InputIssue = { path: formatPath(issue.path), message: issue.message };
-    if (line !== undefined) out.line = line;
-    return out;
-  });
+function toIssues(error: z.ZodError, locate: (path: readonly PropertyKey[]) => number | undefined, data: unknown): InputIssue[] {
+  const issues = error.issues.flatMap((issue) =>
+    // zod reports unknown keys on the object that holds them; name each key, on its own line,
+    // since the key is what the user has to fix (a misspelled field).
+    (unknownKeys(issue) ?? [undefined]).map((key) => {
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      const line = locate(path);
+      const out: InputIssue = { path: formatPath(path), message: key === undefined ? issue.message : unknownFieldMessage(data, issue.path, key) };
+      if (line !== undefined) out.line = line;
+      return out;
+    }),
+  );
   // zod may report the same problem twice through a union; keep each once.
   const seen = new Set<string>();
   return issues.filter((i) => {
@@ -75,6 +81,19 @@ function toIssues(error: z.ZodError, locate: (path: readonly PropertyKey[]) => n
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Keys of an unknown-keys issue. Adapter and guardrail schemas are checked
+ * inside transforms that pass their issues on as custom ones with zod's
+ * message (`Unrecognized keys: "a", "b"`), so that message is read too.
+ */
+function unknownKeys(issue: z.core.$ZodIssue): string[] | undefined {
+  if (issue.code === 'unrecognized_keys') return issue.keys;
+  const m = issue.code === 'custom' ? /^Unrecognized keys?: (".*")$/.exec(issue.message) : null;
+  if (!m) return undefined;
+  const keys = [...(m[1] ?? '').matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((k) => k[1] ?? '');
+  return keys.length > 0 ? keys : undefined;
 }
 
 /** `['spec','steadyState',1,'query']` → `spec.steadyState[1].query`. */

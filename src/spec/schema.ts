@@ -17,6 +17,7 @@ import { durationMs, fraction, tolerance } from './fields.ts';
 import { validateScrapeQuery } from '../metric-sources/scrape/promql-parse.ts';
 import { templateVariableIssues } from './template.ts';
 import { rawUrlProblem, urlStrings } from '../security/outbound-url.ts';
+import { expectSchema } from '../alerts/alert-spec.ts';
 
 export const API_VERSION = 'steadystate.dev/v1alpha1';
 
@@ -106,7 +107,7 @@ const steadyStateMetric = z.strictObject({
   spread: z.enum(['ignore', 'report', 'fail']).default('report'),
 });
 
-const thresholdGuardrail = z
+export const thresholdGuardrail = z
   .strictObject({
     name,
     query: templatedQuery(queryTemplate),
@@ -134,7 +135,7 @@ const sliQuery = z
  * error budget burns at `burnRate`× or faster over BOTH a long and a short
  * window. Windows default to the experiment's scale (see burnRateWindows).
  */
-const sloGuardrail = z.strictObject({
+export const sloGuardrail = z.strictObject({
   name,
   slo: z.strictObject({
     good: sliQuery,
@@ -151,7 +152,7 @@ const sloGuardrail = z.strictObject({
  * KPI comparison: halt as soon as the anytime-valid sequential test says the
  * experiment group is worse than control beyond the metric's tolerance.
  */
-const compareGuardrail = z.strictObject({
+export const compareGuardrail = z.strictObject({
   name,
   compare: z.string().min(1),
   /** Level of the sequential test; default: analysis.alpha. */
@@ -273,6 +274,8 @@ export const experimentSchema = z
       analysis: analysis.default({ interval: 5_000, alpha: 0.05, minSamples: 30, baseline: 0, method: 'paired' }),
       schedule: schedule.optional(),
       notify: notify.optional(),
+      /** Alert expectations, judged beside the metrics (src/alerts, docs/alerts.md). */
+      expect: expectSchema.optional(),
     })),
   })
   .check((ctx) => {
@@ -285,7 +288,7 @@ export const experimentSchema = z
       ctx.issues.push({ code: 'custom', input: exp, path, message });
     };
     // Any string the URL parser would read as http(s), in any field: the raw form must be plain.
-    for (const [key, part] of [['source', spec.source], ['fault', spec.fault], ['notify', spec.notify]] as const) {
+    for (const [key, part] of [['source', spec.source], ['fault', spec.fault], ['notify', spec.notify], ['expect', spec.expect]] as const) {
       for (const { path, raw } of urlStrings(part, '')) {
         const problem = rawUrlProblem(raw);
         if (problem) issue(['spec', key, ...pathSegments(path)], `not a plainly written URL: ${problem}`);
@@ -327,6 +330,9 @@ export const experimentSchema = z
       if (possible < least) {
         issue(['spec', 'fault', 'steps', step.index], `is held ${step.duration / 1000}s: ${possible} samples per group at step ${spec.source.step}ms, below minSamples ${least}; each step is judged on its own samples`);
       }
+    }
+    if (spec.expect && !spec.expect.prometheus && spec.source.kind !== 'prometheus') {
+      issue(['spec', 'expect', 'prometheus'], `needed: the alerting rules are read from a Prometheus, and spec.source is ${spec.source.kind}`);
     }
     if (spec.analysis.interval >= spec.fault.duration) {
       issue(['spec', 'analysis', 'interval'], 'must be shorter than fault.duration');

@@ -4,6 +4,8 @@
  * come from the experiment's metadata. PromQL and Datadog queries never use `$`
  * themselves, so any `$name` is one of ours and an unknown one is an error.
  */
+import type { Experiment } from './schema.ts';
+
 export const TEMPLATE_VARIABLES = ['group', 'experiment', 'service', 'environment'] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 
@@ -28,4 +30,22 @@ export function renderQuery(query: string, vars: Partial<Record<TemplateVariable
     const value = vars[name];
     return value === undefined ? whole : value;
   });
+}
+
+/**
+ * The variables of an experiment's queries for one group: `$group` is that
+ * group's label value, the rest come from metadata. Guardrails (no group
+ * given) watch the experiment group: that is where the fault is.
+ */
+export function templateVars(
+  experiment: Pick<Experiment, 'metadata'> & { spec: Pick<Experiment['spec'], 'groups'> },
+  group?: 'control' | 'experiment',
+): Partial<Record<TemplateVariable, string>> {
+  const { metadata } = experiment;
+  return {
+    group: experiment.spec.groups[group ?? 'experiment'],
+    experiment: metadata.name,
+    ...(metadata.service ? { service: metadata.service } : {}),
+    ...(metadata.environment ? { environment: metadata.environment } : {}),
+  };
 }

@@ -5,6 +5,7 @@
  * by how much, with what interval; a spread change is named as its own
  * finding and never dressed up as a level verdict.
  */
+import { isNearZeroBase } from '../lib/format-units.ts';
 import type { Tolerance } from '../spec/fields.ts';
 import type { MetricCheck, MetricVerdict } from './verdict-types.ts';
 
@@ -21,9 +22,7 @@ export function reasonOf(m: MetricVerdict, familySize: number): string {
   }
   const band = bandText(m.tolerance, m.allowed, m.method === 'paired' ? m.control.mean : m.control.median, m.method === 'paired' ? 'mean' : 'median');
   const level = m.checks[0] as MetricCheck;
-  const shift =
-    `experiment − control ${signed(m.effect)}` +
-    (m.relativeEffect === null ? '' : ` (${signedPercent(m.relativeEffect)})`);
+  const shift = `experiment − control ${signed(m.effect)}${relativeText(m)}`;
   const interval = m.relativeCi
     ? `${percent(1 - m.alpha)} CI ${signedPercent(m.relativeCi[0])} to ${signedPercent(m.relativeCi[1])}`
     : m.ci
@@ -82,9 +81,26 @@ export function checkText(c: MetricCheck, alpha: number): string {
   return `${label}: ${ratio}${ci}, ${p}${judged}`;
 }
 
+/**
+ * The change relative to the control: "(+12.3%)"; near a zero base (ADR 020:
+ * zero, a change over 10× the base, or a base inside an absolute tolerance)
+ * the two levels instead, since "+41500%" only says that the base was tiny.
+ */
+function relativeText(m: MetricVerdict): string {
+  if (m.relativeEffect === null || m.effect === null) return '';
+  const base = m.method === 'paired' ? m.control.mean : m.control.median;
+  if (typeof base === 'number' && Number.isFinite(base) && nearZero(m)) return ` (control ${num(base)} → experiment ${num(base + m.effect)})`;
+  return ` (${signedPercent(m.relativeEffect)})`;
+}
+
+function nearZero(m: MetricVerdict): boolean {
+  const base = m.method === 'paired' ? m.control.mean : m.control.median;
+  return isNearZeroBase(base, m.effect, m.tolerance.kind === 'absolute' ? { absoluteTolerance: m.tolerance.value } : {});
+}
+
 /** "−12.3%" or "+4.1 ms"-style short effect for a headline. */
 export function shortEffect(m: MetricVerdict): string {
-  if (m.relativeEffect !== null) return signedPercent(m.relativeEffect);
+  if (m.relativeEffect !== null && !nearZero(m)) return signedPercent(m.relativeEffect);
   if (m.effect !== null) return signed(m.effect);
   return 'no data';
 }

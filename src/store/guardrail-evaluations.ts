@@ -48,26 +48,83 @@ function check(observations: readonly GuardrailObservation[]): void {
   });
 }
 
-export function createGuardrailEvaluationRepository(sql: Sql, cap = MAX_EVALUATIONS_PER_GUARDRAIL): GuardrailEvaluationRepository {
+/**
+ * When to count a guardrail's rows: after every `every` rows appended for one
+ * (run, guardrail) by this process, rather than on every append (a count per
+ * guardrail per look was most of a tick's statements). The table then stays
+ * within the cap plus about two checks' worth of rows per guardrail.
+ */
+export class Thinning {
+  readonly every: number;
+  private readonly since = new Map<string, number>();
+
+  constructor(readonly cap: number) {
+    this.every = Math.max(1, Math.min(100, Math.floor(cap / 10)));
+  }
+
+  /** Record `added` rows; true when the guardrail is due a count. */
+  due(runId: string, guardrail: string, added: number): boolean {
+    const key = `${runId}\u0000${guardrail}`;
+    const n = (this.since.get(key) ?? 0) + added;
+    if (n < this.every) {
+      // Bounded: forgetting the counts of long-ended runs costs at most one late check each.
+      if (this.since.size >= 10_000 && !this.since.has(key)) this.since.clear();
+      this.since.set(key, n);
+      return false;
+    }
+    this.since.delete(key);
+    return true;
+  }
+}
+
+/** Insert many runs' evaluations (checked) and thin the guardrails that are due. Returns the rows added. */
+export async function insertEvaluations(
+  tx: Sql,
+  items: readonly { runId: string; observations: readonly GuardrailObservation[] }[],
+  thinning: Thinning,
+): Promise<number> {
+  const rows: { run_id: string; guardrail: string; t: number; value: number | null; breached: boolean }[] = [];
+  for (const item of items) {
+    check(item.observations);
+    for (const o of item.observations) rows.push({ run_id: item.runId, guardrail: o.guardrail, t: o.at, value: o.value, breached: o.breached });
+  }
+  if (rows.length === 0) return 0;
+  const [inserted] = await tx.query<{ n: number }>(
+    `WITH added AS (
+       INSERT INTO run_guardrail_evaluations (run_id, guardrail, t, value, breached)
+       SELECT o.run_id, o.guardrail, o.t, o.value, o.breached
+       FROM jsonb_to_recordset($1::jsonb) AS o(run_id text, guardrail text, t bigint, value double precision, breached boolean)
+       ON CONFLICT (run_id, guardrail, t) DO NOTHING
+       RETURNING 1)
+     SELECT count(*) AS n FROM added`,
+    [JSON.stringify(rows)],
+  );
+  const appended = new Map<string, { runId: string; guardrail: string; n: number }>();
+  for (const r of rows) {
+    const key = JSON.stringify([r.run_id, r.guardrail]);
+    const entry = appended.get(key) ?? { runId: r.run_id, guardrail: r.guardrail, n: 0 };
+    entry.n += 1;
+    appended.set(key, entry);
+  }
+  for (const { runId, guardrail, n } of appended.values()) {
+    if (thinning.due(runId, guardrail, n)) await thin(tx, runId, guardrail, thinning.cap);
+  }
+  return inserted!.n;
+}
+
+export function createGuardrailEvaluationRepository(
+  sql: Sql,
+  cap = MAX_EVALUATIONS_PER_GUARDRAIL,
+): GuardrailEvaluationRepository & { readonly thinning: Thinning } {
+  const thinning = new Thinning(cap);
   return {
+    thinning,
+
     async appendGuardrailEvaluations(id, observations) {
       check(observations);
       if (observations.length === 0) return 0;
       try {
-        return await sql.transaction(async (tx) => {
-          const [inserted] = await tx.query<{ n: number }>(
-            `WITH added AS (
-               INSERT INTO run_guardrail_evaluations (run_id, guardrail, t, value, breached)
-               SELECT $1, o.guardrail, o.t, o.value, o.breached
-               FROM jsonb_to_recordset($2::jsonb) AS o(guardrail text, t bigint, value double precision, breached boolean)
-               ON CONFLICT (run_id, guardrail, t) DO NOTHING
-               RETURNING 1)
-             SELECT count(*) AS n FROM added`,
-            [id, JSON.stringify(observations.map((o) => ({ guardrail: o.guardrail, t: o.at, value: o.value, breached: o.breached })))],
-          );
-          for (const guardrail of new Set(observations.map((o) => o.guardrail))) await thin(tx, id, guardrail, cap);
-          return inserted!.n;
-        });
+        return await sql.transaction((tx) => insertEvaluations(tx, [{ runId: id, observations }], thinning));
       } catch (err) {
         if (databaseError(err).code === SQLSTATE.foreignKeyViolation) throw new NotFoundError('run', id);
         throw err;

@@ -8,17 +8,16 @@
  * events and samples (triggers). This file turns their violations into
  * LockedError / ConflictError with the useful details.
  */
-import { ACTIVE_STATES, TERMINAL_STATES, type CollectedSeries, type FaultWindow, type HaltInfo, type RunState } from '../engine/types.ts';
+import { ACTIVE_STATES, TERMINAL_STATES, type FaultWindow, type HaltInfo, type RunState } from '../engine/types.ts';
 import { ValidationError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
-import type { Sample } from '../metric-sources/types.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 import { CapacityError, ConflictError, LockedError, NotFoundError } from './errors.ts';
-import { createGuardrailEvaluationRepository } from './guardrail-evaluations.ts';
+import { GroupCommit, type Settled } from './group-commit.ts';
+import { createRunDataRepository } from './run-data.ts';
 import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
 import { databaseError, isUniqueViolation, SQLSTATE, type Sql } from './sql.ts';
 import {
-  MAX_SAMPLES_PER_APPEND,
   type NewRun,
   type RunPatch,
   type RunRepository,
@@ -131,21 +130,6 @@ function checkPatch(patch: RunPatch): void {
   }
 }
 
-function checkSamples(chunk: CollectedSeries): Sample[] {
-  requireText(chunk.metric, 'metric', 256);
-  requireText(chunk.group, 'group', 64);
-  if (typeof chunk.query !== 'string') throw new ValidationError([{ path: 'query', message: 'must be a string' }]);
-  if (!Array.isArray(chunk.samples)) throw new ValidationError([{ path: 'samples', message: 'must be an array' }]);
-  if (chunk.samples.length > MAX_SAMPLES_PER_APPEND) {
-    throw new ValidationError([{ path: 'samples', message: `at most ${MAX_SAMPLES_PER_APPEND} samples per append, got ${chunk.samples.length}` }]);
-  }
-  chunk.samples.forEach((s, i) => {
-    if (!Number.isSafeInteger(s.t)) throw new ValidationError([{ path: `samples.${i}.t`, message: 'must be an integer (Unix ms)' }]);
-    if (typeof s.v !== 'number' || !Number.isFinite(s.v)) throw new ValidationError([{ path: `samples.${i}.v`, message: 'must be a finite number' }]);
-  });
-  return chunk.samples;
-}
-
 export function createRunRepository(sql: Sql): RunRepository {
   const get = async (id: string): Promise<StoredRun | undefined> => {
     const [row] = await sql.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
@@ -157,37 +141,63 @@ export function createRunRepository(sql: Sql): RunRepository {
     return row ? toRun(row) : undefined;
   };
 
-  const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> =>
+  /** One create inside the batch's transaction (a savepoint of its own); `active` is the count under the cap lock. */
+  const createOne = async (tx: Sql, input: NewRun, active: number | undefined): Promise<{ run: StoredRun; created: boolean }> => {
+    if (input.idempotencyKey !== undefined) {
+      const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
+      if (existing) return { run: existing, created: false };
+    }
+    // FOR SHARE: a concurrent experiments.delete (FOR UPDATE) waits for this run to exist, or this waits for the delete.
+    const [live] = await tx.query<{ name: string }>(
+      `SELECT e.name FROM experiments e
+       JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
+       WHERE e.name = $1 AND e.deleted_at IS NULL FOR SHARE OF e`,
+      [input.experiment, input.version],
+    );
+    if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
+    if (input.maxActive !== undefined && active !== undefined && active >= input.maxActive) throw new CapacityError(input.maxActive);
+    const [row] = await tx.query<RunRow>(
+      `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END) RETURNING ${RUN_COLUMNS}`,
+      [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
+    );
+    return { run: toRun(row!), created: true };
+  };
+
+  /**
+   * Group commit: the creates that arrive while one transaction is under way
+   * share the next one, each in its own savepoint (its failure is its own).
+   * One creator at a time counts and inserts under the cap (the advisory
+   * lock, until commit): a count then an insert outside it let 100
+   * concurrent starts all see room under the cap. One transaction for a burst
+   * of starts instead of one each is what keeps 100 concurrent starts fast.
+   */
+  const creates = new GroupCommit<NewRun, { run: StoredRun; created: boolean }>((inputs) =>
     sql.transaction(async (tx) => {
-      if (input.idempotencyKey !== undefined) {
-        const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
-        if (existing) return { run: existing, created: false };
+      // Always taken: two replicas' batches inserting the same targets in another order would deadlock.
+      await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
+      let active: number | undefined;
+      if (inputs.some((i) => i.maxActive !== undefined)) {
+        const [row] = await tx.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
+        active = row!.n;
       }
-      // FOR SHARE: a concurrent experiments.delete (FOR UPDATE) waits for this run to exist, or this waits for the delete.
-      const [live] = await tx.query<{ name: string }>(
-        `SELECT e.name FROM experiments e
-         JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
-         WHERE e.name = $1 AND e.deleted_at IS NULL FOR SHARE OF e`,
-        [input.experiment, input.version],
-      );
-      if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
-      if (input.maxActive !== undefined) {
-        // One creator at a time counts and inserts (until commit): a count then an insert
-        // outside it let 100 concurrent starts all see room under the cap.
-        await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
-        const [active] = await tx.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
-        if (active!.n >= input.maxActive) throw new CapacityError(input.maxActive);
+      const results: Settled<{ run: StoredRun; created: boolean }>[] = [];
+      for (const input of inputs) {
+        try {
+          const result = await tx.transaction((sp) => createOne(sp, input, active));
+          if (result.created && active !== undefined) active += 1;
+          results.push({ ok: true, value: result });
+        } catch (error) {
+          results.push({ ok: false, error });
+        }
       }
-      const [row] = await tx.query<RunRow>(
-        `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END) RETURNING ${RUN_COLUMNS}`,
-        [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
-      );
-      return { run: toRun(row!), created: true };
-    });
+      return results;
+    }),
+  );
+  const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> => creates.submit(input);
 
   return {
-    ...createGuardrailEvaluationRepository(sql),
+    ...createRunDataRepository(sql),
 
     async create(input) {
       requireText(input.id, 'id', 128);
@@ -322,63 +332,6 @@ export function createRunRepository(sql: Sql): RunRepository {
         [id, opts.after ?? 0],
       );
       return rows.map(toEvent);
-    },
-
-    async appendSamples(id, chunk) {
-      const samples = checkSamples(chunk);
-      try {
-        return await sql.transaction(async (tx) => {
-          await tx.query(
-            `INSERT INTO run_series (run_id, metric, grp, query) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (run_id, metric, grp) DO NOTHING`,
-            [id, chunk.metric, chunk.group, chunk.query],
-          );
-          const [series] = await tx.query<{ id: number; query: string }>(
-            'SELECT id, query FROM run_series WHERE run_id = $1 AND metric = $2 AND grp = $3',
-            [id, chunk.metric, chunk.group],
-          );
-          if (series!.query !== chunk.query) {
-            throw new ConflictError(
-              `series ${chunk.metric}/${chunk.group} of run ${id} was collected with a different query`,
-              'series_query_changed',
-            );
-          }
-          if (samples.length === 0) return 0;
-          // One parameter for the whole batch; jsonb numbers convert to float8 exactly (shortest round-trip text).
-          const [inserted] = await tx.query<{ n: number }>(
-            `WITH added AS (
-               INSERT INTO run_samples (series_id, t, v)
-               SELECT $1, p.t, p.v FROM jsonb_to_recordset($2::jsonb) AS p(t bigint, v double precision)
-               ON CONFLICT (series_id, t) DO NOTHING
-               RETURNING 1)
-             SELECT count(*) AS n FROM added`,
-            [series!.id, JSON.stringify(samples.map((s) => ({ t: s.t, v: s.v })))],
-          );
-          return inserted!.n;
-        });
-      } catch (err) {
-        if (databaseError(err).code === SQLSTATE.foreignKeyViolation) throw new NotFoundError('run', id);
-        throw err;
-      }
-    },
-
-    async series(id) {
-      const rows = await sql.query<{ metric: string; grp: CollectedSeries['group']; query: string; t: number | null; v: number | null }>(
-        `SELECT s.metric, s.grp, s.query, p.t, p.v
-         FROM run_series s LEFT JOIN run_samples p ON p.series_id = s.id
-         WHERE s.run_id = $1 ORDER BY s.id, p.t`,
-        [id],
-      );
-      const out: CollectedSeries[] = [];
-      let current: CollectedSeries | undefined;
-      for (const row of rows) {
-        if (!current || current.metric !== row.metric || current.group !== row.grp) {
-          current = { metric: row.metric, group: row.grp, query: row.query, samples: [] };
-          out.push(current);
-        }
-        if (row.t !== null && row.v !== null) current.samples.push({ t: row.t, v: row.v });
-      }
-      return out;
     },
 
     async claim(id, owner, staleAfterMs = DEFAULT_STALE_AFTER_MS) {

@@ -7,12 +7,12 @@
  * holder run) from ./errors.ts; ValidationError (400) for input the database
  * would refuse anyway (oversized batches, non-finite numbers).
  */
-import type { FaultWindow, HaltInfo, RunEvent, RunState, CollectedSeries } from '../engine/types.ts';
+import type { FaultWindow, HaltInfo, RunEvent, RunState } from '../engine/types.ts';
 import type { JsonObject } from '../lib/json.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 import type { SessionRepository } from '../http/session-store.ts';
-import type { GuardrailEvaluationRepository } from './guardrail-evaluations.ts';
+import type { RunDataRepository } from './run-data.ts';
 import type { TriggerRepository } from '../triggers/trigger-store.ts';
 import type { SqlKind } from './sql.ts';
 
@@ -20,8 +20,7 @@ export type SpecFormat = 'yaml' | 'json';
 export type Role = 'viewer' | 'operator' | 'admin';
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin'];
 
-/** Bound on one `appendSamples` call (a few hours of 1 s points); the engine appends per query. */
-export const MAX_SAMPLES_PER_APPEND = 10_000;
+export { MAX_SAMPLES_PER_APPEND } from './run-data.ts';
 
 // ─── experiments ────────────────────────────────────────────────────────────
 
@@ -160,7 +159,7 @@ export interface NewRunEvent {
   data?: JsonObject;
 }
 
-export interface RunRepository extends GuardrailEvaluationRepository {
+export interface RunRepository extends RunDataRepository {
   /**
    * A new run in state `pending`: `{ run, created: true }`. With an
    * idempotency key already used for this experiment: `{ run: thatRun, created:
@@ -181,16 +180,6 @@ export interface RunRepository extends GuardrailEvaluationRepository {
   appendEvent(id: string, event: NewRunEvent): Promise<StoredRunEvent>;
   /** The timeline in append order; `after` a seq for only the newer events. Empty for an unknown run. */
   events(id: string, opts?: { after?: number }): Promise<StoredRunEvent[]>;
-  /**
-   * Append points of one (metric, group) series; at most MAX_SAMPLES_PER_APPEND
-   * per call, `t` integer ms, `v` finite (ValidationError otherwise). A point
-   * whose `t` is already stored is skipped (so a retried append is harmless),
-   * and the count of points actually added is returned. The series' query is
-   * fixed by its first append: a different one is a ConflictError.
-   */
-  appendSamples(id: string, chunk: CollectedSeries): Promise<number>;
-  /** Every series of the run, each merged across appends and ordered by t; in order of first append. */
-  series(id: string): Promise<CollectedSeries[]>;
   /**
    * Lease an active run to `owner` if nobody holds it, `owner` already does, or
    * the holder's heartbeat is older than `staleAfterMs` (default 30 s).

@@ -152,6 +152,18 @@ describe('reports in a browser (chromium)', { skip }, () => {
     await page.close();
   });
 
+  /** Per chart, as the browser laid it out: the y axis title, the tick labels (bottom to top) and the legend. */
+  async function yAxes(page: Page): Promise<{ title: string; ticks: { text: string; y: number }[]; legend: string }[]> {
+    return page.evaluate(`Array.from(document.querySelectorAll('svg.chart')).map(function (svg) {
+      var t = svg.querySelector('text.y-title');
+      return {
+        title: t ? t.textContent : '',
+        ticks: Array.from(svg.querySelectorAll('text.y-tick')).map(function (el) { var b = el.getBoundingClientRect(); return { text: el.textContent, y: b.top + b.height / 2 }; }),
+        legend: Array.from(svg.querySelectorAll('g.legend-item')).map(function (g) { return g.textContent; }).join(' | '),
+      };
+    })`);
+  }
+
   it('a halted run: both groups drawn on every metric chart, the window shaded, the halt marked at the window end', async () => {
     const { page, trouble } = await open('/api/v1/runs/run-halted/report.html');
     assert.equal(await page.textContent('.banner .state'), 'HALTED');
@@ -192,6 +204,63 @@ describe('reports in a browser (chromium)', { skip }, () => {
       await page.close();
     });
   }
+
+  it('axes and numbers in the metric\'s unit: round y ticks labelled alike, ms for a latency, % for an error ratio', async () => {
+    const { page, trouble } = await open('/api/v1/runs/run-failed/report.html');
+    // A run read back from the store keeps no guardrail evaluations unless it halted: the halted run has that chart.
+    const { page: haltedPage, trouble: haltedTrouble } = await open('/api/v1/runs/run-halted/report.html');
+    const axes = [...(await yAxes(page)), ...(await yAxes(haltedPage)).slice(2)];
+    assert.deepEqual(axes.map((a) => a.title), ['checkout-sps (/s)', 'p95-latency (ms)', 'query value (%)']);
+    for (const axis of axes) {
+      const labels = axis.ticks.map((t) => t.text);
+      assert.ok(labels.length >= 3, `${axis.title}: ${labels.join(', ')}`);
+      // One number of decimals per axis, round even steps (1, 2, 2.5 or 5 × 10^k), drawn bottom to top at even spacing.
+      assert.equal(new Set(labels.map((l) => (l.split('.')[1] ?? '').length)).size, 1, `${axis.title}: labels alike: ${labels.join(', ')}`);
+      const values = labels.map((l) => Number(l.replace('−', '-')));
+      const step = (values[1] as number) - (values[0] as number);
+      const mantissa = Number((step / 10 ** Math.floor(Math.log10(step))).toPrecision(6));
+      assert.ok([1, 2, 2.5, 5].includes(mantissa), `${axis.title}: round step ${step} (${labels.join(', ')})`);
+      const ys = axis.ticks.map((t) => t.y);
+      for (let i = 1; i < values.length; i++) {
+        assert.ok(Math.abs((values[i] as number) - (values[i - 1] as number) - step) < 1e-9, `${axis.title}: even steps ${labels.join(', ')}`);
+        assert.ok((ys[i] as number) < (ys[i - 1] as number), `${axis.title}: larger values higher up`);
+        assert.ok(Math.abs((ys[i] as number) - (ys[i - 1] as number) - ((ys[1] as number) - (ys[0] as number))) < 1.5, `${axis.title}: evenly spaced`);
+      }
+    }
+    // The p95 axis is in milliseconds: the fixture's latencies are 0.18–0.5 s.
+    const p95 = axes[1]?.ticks.map((t) => Number(t.text)) ?? [];
+    assert.ok(Math.max(...p95) >= 100 && Math.max(...p95) < 1000, `ms ticks: ${p95.join(', ')}`);
+    assert.match(axes[1]?.legend ?? '', /experiment \(fault injected\)/);
+    assert.match(axes[1]?.legend ?? '', /control median \d+ ms/);
+    assert.match(axes[1]?.legend ?? '', /tolerance limit \+20% \(\d+ ms\)/);
+    assert.match(axes[2]?.legend ?? '', /query value/);
+    assert.match(axes[2]?.legend ?? '', /threshold max 2%/);
+    // The numbers table, as a reader sees it.
+    const row = await page.evaluate<string[][]>(`Array.from(document.querySelectorAll('table.metrics tbody tr')).map(function (tr) {
+      return Array.from(tr.querySelectorAll('td')).map(function (td) { return (td.textContent || '').trim(); });
+    })`);
+    const latency = row.find((r) => r[0] === 'p95-latency') ?? [];
+    assert.match(latency[2] ?? '', /^\d+ ms \(\d+\)$/);
+    assert.match(latency[4] ?? '', /^\+\d+ ms \(\+\d+(\.\d)?%\)$/);
+    assert.match(latency[7] ?? '', /^±20% of control = ±\d+(\.\d)? ms$/);
+    const sps = row.find((r) => r[0] === 'checkout-sps') ?? [];
+    assert.match(sps[2] ?? '', /^\d+(\.\d+)?\/s \(\d+\)$/);
+    await page.locator('figure').nth(1).screenshot({ path: `${SCREENSHOTS}report-units-chart.png` });
+    await haltedPage.locator('figure').nth(2).screenshot({ path: `${SCREENSHOTS}report-units-guardrail.png` });
+    assertClean('report-units', trouble);
+    assertClean('report-units-halted', haltedTrouble);
+    await page.close();
+    await haltedPage.close();
+  });
+
+  it('an A/A run labels the experiment group "no fault"', async () => {
+    const { page, trouble } = await open('/api/v1/runs/run-passed/report.html');
+    const legends = await page.$$eval('svg.chart g.legend-item', (gs) => gs.map((g) => g.textContent ?? ''));
+    assert.ok(legends.includes('experiment (no fault)'), legends.join(' | '));
+    assert.ok(!legends.some((l) => l.includes('fault injected')));
+    assertClean('report-aa', trouble);
+    await page.close();
+  });
 
   it('an experiment named <img src=x onerror=alert(1)> renders as text: no img element, no dialog', async () => {
     const { page, trouble } = await open('/api/v1/runs/run-hostile/report.html');

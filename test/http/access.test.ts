@@ -16,6 +16,7 @@ const ROUTES: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; need: Ne
   { method: 'GET', url: '/healthz', need: 'public', pattern: '/healthz' },
   { method: 'POST', url: '/hooks/deploy/github', need: 'public', pattern: '/hooks/deploy/:provider', body: '{}' },
   { method: 'GET', url: '/login', need: 'public', pattern: '/login' },
+  { method: 'GET', url: '/api/v1/schema', need: 'public', pattern: '/api/v1/schema' },
   { method: 'POST', url: '/login', need: 'public', pattern: '/login', body: JSON.stringify({ token: 'sst_not-a-real-token' }) },
   { method: 'POST', url: '/logout', need: 'viewer', pattern: '/logout' },
   { method: 'GET', url: '/api/v1/schedules', need: 'viewer', pattern: '/api/v1/schedules' },
@@ -89,6 +90,12 @@ describe('access control: every route × every role', () => {
       if (route.url === '/login') {
         if (route.method === 'GET') assert.equal(anonymous.statusCode, 200);
         else assert.equal(anonymous.statusCode, 403, anonymous.body);
+        return;
+      }
+      // The spec's JSON Schema is public so editors can fetch it: the spec format, nothing about this service's state.
+      if (route.url === '/api/v1/schema') {
+        assert.equal(anonymous.statusCode, 200);
+        assert.equal(anonymous.json().title, 'steadystate Experiment');
         return;
       }
       if (route.need === 'public') {

@@ -180,9 +180,12 @@ describe('Slack notifier against a Slack-shaped server', () => {
     assert.equal(header.type, 'header');
     assert.match(header.type === 'header' ? header.text.text : '', /✅ Passed · checkout-latency/);
     const all = JSON.stringify(verdict.blocks);
-    for (const expected of ['*Control*', '*Experiment*', 'Effect (experiment − control)', 'Interval (95%)', 'checkout-sps', 'p95-latency', 'http-proxy · 1m', 'shop / staging']) {
+    for (const expected of ['*Control*', '*Experiment*', 'Effect (experiment − control)', 'Interval (95%)', 'checkout-sps', 'p95-latency', 'http-proxy · 1m', 'shop / staging', '*Allowed*']) {
       assert.ok(all.includes(expected), `the verdict shows ${expected}`);
     }
+    // checkout-sps is a rate() in the spec: its numbers are per second, its tolerance says of what.
+    assert.match(all, /median \d+(\.\d+)?\/s · mean \d+(\.\d+)?\/s · n=40/);
+    assert.match(all, /±5% of control = ±\d+(\.\d+)?\/s/);
     assert.ok(all.includes('<https://chaos.example.com/api/v1/runs/run-20260303T093000Z-a1b2c3/report.html|HTML report>'), 'links the HTML report');
     for (const r of slack.requests) assertWithinLimits(r);
     assertNoSecrets();

@@ -140,8 +140,10 @@ void describe('query templates in specs', () => {
     assert.ok(!r.ok);
     assert.deepEqual(
       r.issues.map((i) => i.path).sort(),
-      ['spec.steadyState[0].query', 'spec.steadyState[0].query.template', 'spec.steadyState[0].query.vars'],
+      // The misspelled key is named at its own path (src/spec/load.ts), as an unknown field.
+      ['spec.steadyState[0].query.tempate', 'spec.steadyState[0].query.template', 'spec.steadyState[0].query.vars'],
     );
+    assert.equal(r.issues.find((i) => i.path === 'spec.steadyState[0].query.tempate')?.message, 'unknown field (did you mean "template"?)');
   });
 
   void test('STEADYSTATE_QUERY_DIRS adds a team\'s own templates', async () => {

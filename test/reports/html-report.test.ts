@@ -57,9 +57,30 @@ describe('HTML report', () => {
     assert.match(html, /95% CI/);
     assert.match(html, /paired ratio of means on independent windows/);
     assert.match(html, /Holm-adjusted/);
-    // Units read from the query: rate() is per second, a _seconds histogram quantile is seconds.
-    assert.match(html, /checkout-sps \(per second\)/);
-    assert.match(html, /p95-latency \(seconds\)/);
+    // Units read from the query: rate() is per second, a _seconds histogram quantile is seconds, shown in ms.
+    assert.match(html, /class="y-title"[^>]*>checkout-sps \(\/s\)</);
+    assert.match(html, /class="y-title"[^>]*>p95-latency \(ms\)</);
+    assert.match(html, /experiment \(fault injected\)/);
+    // The numbers in the unit: medians, effect and tolerance.
+    const p95 = f.record.metrics.find((m) => m.name === 'p95-latency');
+    assert.ok(p95);
+    assert.ok(html.includes(`${Math.round((p95.control.median as number) * 1000)} ms (${p95.control.n})`), 'control median in ms');
+    assert.match(html, /<td class="num effect">\+\d+ ms \(\+\d+(\.\d)?%\)<\/td>/);
+    assert.match(html, /<td class="num tolerance">±20% of control = ±\d+(\.\d)? ms<\/td>/);
+    assert.match(html, /<td class="num tolerance">±5% of control = ±\d+(\.\d+)?\/s<\/td>/);
+    // The guardrail plots its query's value, a ratio, in %, against its threshold.
+    assert.match(html, /class="y-title"[^>]*>query value \(%\)</);
+    assert.match(html, /threshold max 2%/);
+    // Tick labels: round values, one number of decimals per axis.
+    for (const svg of html.match(/<svg class="chart"[\s\S]*?<\/svg>/g) ?? []) {
+      const ticks = Array.from(svg.matchAll(/<text class="y-tick"[^>]*>([^<]*)<\/text>/g), (m) => m[1] as string);
+      assert.ok(ticks.length >= 3, `y ticks ${ticks.join(', ')}`);
+      assert.equal(new Set(ticks.map((t) => (t.split('.')[1] ?? '').length)).size, 1, `labels alike: ${ticks.join(', ')}`);
+      const values = ticks.map((t) => Number(t.replace('−', '-')));
+      const step = (values[1] as number) - (values[0] as number);
+      for (let i = 1; i < values.length; i++) assert.ok(Math.abs((values[i] as number) - (values[i - 1] as number) - step) < 1e-9, `even steps: ${ticks.join(', ')}`);
+      assert.ok(/^(1|2|2\.5|5)$/.test(String(Number((step / 10 ** Math.floor(Math.log10(step))).toPrecision(6)))), `round step ${step}: ${ticks.join(', ')}`);
+    }
     for (const e of f.record.events) assert.ok(html.includes(escapeHtml(e.message)), `event ${e.type}`);
     assert.match(html, /<pre class="spec">[\s\S]*apiVersion: steadystate\.dev\/v1alpha1[\s\S]*<\/pre>/);
     assertSafeMarkup(html);
@@ -101,6 +122,60 @@ describe('HTML report', () => {
     assert.ok(!html.includes('class="halt-box"'));
     // One pill above each chart, one in each table row.
     assert.equal(count(html, /class="pill tone-good">pass</g), 4);
+    // An A/A run (noFault: true): the experiment group had no fault.
+    assert.match(html, /experiment \(no fault\)/);
+    assert.ok(!html.includes('fault injected'));
+    assertSafeMarkup(html);
+  });
+
+  it('an effect on a base near zero shows the values, not a percentage', () => {
+    const f = failedRun(BASE);
+    const record: RunRecord = structuredClone(f.record);
+    const m = record.metrics.find((x) => x.name === 'p95-latency');
+    assert.ok(m);
+    Object.assign(m, { effect: 0.4544, relativeEffect: 81.14, ci: [0.41, 0.5] as [number, number] });
+    m.control.median = 0.0056;
+    m.control.mean = 0.0056;
+    m.experiment.median = 0.46;
+    const html = render(f, record);
+    assert.match(html, /<td class="num effect">5\.6 ms → 460 ms \(\+454 ms\)<\/td>/);
+    assert.match(html, /<td class="num ci">\[\+410 ms, \+500 ms\]<\/td>/);
+    assert.ok(!/8114%|8110%/.test(html.replace(/<figcaption[\s\S]*?<\/figcaption>|<table class="timeline">[\s\S]*?<\/table>|<table class="checks">[\s\S]*?<\/table>/g, '')));
+  });
+
+  it('SLO and compare guardrails are charted as what they record: a burn rate, and experiment ÷ control with its tolerance', () => {
+    const f = haltedRun(BASE);
+    const spec = loadExperiment(
+      f.specYaml.replace(
+        '  analysis:',
+        [
+          '    - name: error-budget',
+          '      slo: { good: \'sum(rate(http_requests_total{code!~"5.."}[$window]))\', total: \'sum(rate(http_requests_total[$window]))\', objective: 99.9% }',
+          '      burnRate: 14.4',
+          '    - name: sps-drop',
+          '      compare: checkout-sps',
+          '  analysis:',
+        ].join('\n'),
+      ),
+    );
+    const record: RunRecord = structuredClone(f.record);
+    const times = record.guardrails.filter((o) => o.guardrail === 'checkout-errors').map((o) => o.at);
+    times.forEach((at, i) => {
+      record.guardrails.push({ guardrail: 'error-budget', at, value: 0.5 + i * 1.5, breached: false });
+      record.guardrails.push({ guardrail: 'sps-drop', at, value: 1 - i * 0.04, breached: false });
+    });
+    const html = renderHtmlReport(record, { spec, generatedAt: new Date(BASE) });
+    assert.match(html, /burn rate \(error ratio ÷ error budget\)/);
+    assert.match(html, /class="y-title"[^>]*>burn rate \(×\)</);
+    assert.match(html, /burn-rate limit 14\.4×/);
+    assert.match(html, /experiment ÷ control, checkout-sps \(running mean\)/);
+    assert.match(html, /class="y-title"[^>]*>experiment ÷ control \(×\)</);
+    // checkout-sps: direction decrease, tolerance 5% → one limit at 0.95×, and the no-difference line at 1×.
+    assert.match(html, /tolerance −5% \(0\.95×\)/);
+    assert.ok(!html.includes('tolerance +5%'));
+    assert.match(html, /no difference 1×/);
+    assert.match(html, /anytime-valid test of &quot;no harm beyond tolerance&quot; reaches p ≤ 0\.05/);
+    assert.ok(!html.includes('observed value'));
     assertSafeMarkup(html);
   });
 

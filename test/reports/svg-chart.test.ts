@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { escapeHtml } from '../../src/reports/escape.ts';
-import { decimate, MAX_POINTS_PER_LINE, renderTimeChart, segmentsOf, type TimeChartInput } from '../../src/reports/html/svg-chart.ts';
+import { decimate, segmentsOf } from '../../src/reports/html/chart-data.ts';
+import { MAX_POINTS_PER_LINE, renderTimeChart, type TimeChartInput } from '../../src/reports/html/svg-chart.ts';
 import { assertSafeMarkup } from './markup.ts';
 
 const HOSTILE = `<script>alert(1)</script>"'&<img src=x onerror=alert(2)>`;
@@ -149,10 +150,12 @@ describe('svg chart', () => {
 
   it('y axis of non-negative data does not go below zero', () => {
     const svg = chart({ lines: [{ key: 'a', label: 'a', color: '#000', samples: [{ t: 0, v: 0 }, { t: 1000, v: 0.01 }, { t: 2000, v: 0.002 }] }] });
-    const yTicks = Array.from(svg.matchAll(/<text x="62" y="[^"]*" text-anchor="end"[^>]*>([^<]*)<\/text>/g), (m) => m[1] ?? '');
+    const yTicks = Array.from(svg.matchAll(/<text class="y-tick"[^>]*>([^<]*)<\/text>/g), (m) => m[1] ?? '');
     assert.ok(yTicks.length >= 3, `y ticks: ${yTicks.join(' ')}`);
     assert.deepEqual(yTicks.filter((t) => /^[-−]/.test(t)), [], 'no negative y tick');
-    assert.equal(yTicks[0], '0');
+    assert.match(yTicks[0] ?? '', /^0(\.0+)?$/);
+    // Labels alike: one number of decimals for the whole axis.
+    assert.equal(new Set(yTicks.map((t) => (t.split('.')[1] ?? '').length)).size, 1, yTicks.join(' '));
   });
 
   it('marks each point of a sparse line, and none of a dense one', () => {

@@ -21,6 +21,7 @@ import { loadMigrations, migrate, type Migration } from '../../src/store/migrate
 import { createStore } from '../../src/store/open-store.ts';
 import { SQLSTATE, databaseError, type Sql } from '../../src/store/sql.ts';
 import { MAX_SAMPLES_PER_APPEND, type ExperimentInput, type Store } from '../../src/store/types.ts';
+import type { RunDataItem } from '../../src/store/run-data.ts';
 import { createGuardrailEvaluationRepository, MAX_EVALUATIONS_PER_APPEND, MAX_EVALUATIONS_PER_GUARDRAIL } from '../../src/store/guardrail-evaluations.ts';
 
 export interface StoreHarness {
@@ -558,6 +559,42 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
         ]);
         assert.deepEqual(await store.runs.series('nope'), []);
         await assert.rejects(sql.query('UPDATE run_samples SET v = 0'), (err) => databaseError(err).code === SQLSTATE.immutableRow);
+      });
+
+      it("many runs' samples and evaluations in one batch: all or nothing, a retried batch adds nothing", async () => {
+        await store.runs.create({ id: 'r1', experiment: 'checkout', version: 1, target: 'shop', actor: 'a' });
+        await store.runs.create({ id: 'r2', experiment: 'checkout', version: 1, target: 'shop-2', actor: 'a' });
+        const t0 = Date.UTC(2026, 0, 1);
+        const item = (runId: string, v: number): RunDataItem => ({
+          runId,
+          samples: [
+            { metric: 'sps', group: 'control', query: 'qc', samples: [{ t: t0, v }, { t: t0 + 1000, v: v + 1 }] },
+            { metric: 'sps', group: 'experiment', query: 'qe', samples: [{ t: t0, v: -v }] },
+            // The same series twice in one batch (two looks buffered together), one point repeated.
+            { metric: 'sps', group: 'control', query: 'qc', samples: [{ t: t0 + 1000, v: 99 }, { t: t0 + 2000, v: v + 2 }] },
+          ],
+          evaluations: [{ guardrail: 'errors', at: t0, value: v / 100, breached: false }, { guardrail: 'sps-drop', at: t0, value: null, breached: false }],
+        });
+        assert.deepEqual(await store.runs.appendRunData([item('r1', 1), item('r2', 2)]), { samples: 8, evaluations: 4 });
+        assert.deepEqual(await store.runs.appendRunData([item('r1', 1), item('r2', 2)]), { samples: 0, evaluations: 0 }, 'a retried batch is harmless');
+        assert.deepEqual(await store.runs.series('r2'), [
+          { metric: 'sps', group: 'control', query: 'qc', samples: [{ t: t0, v: 2 }, { t: t0 + 1000, v: 3 }, { t: t0 + 2000, v: 4 }] },
+          { metric: 'sps', group: 'experiment', query: 'qe', samples: [{ t: t0, v: -2 }] },
+        ]);
+        assert.deepEqual(await store.runs.guardrailEvaluations('r1'), [
+          { guardrail: 'errors', at: t0, value: 0.01, breached: false },
+          { guardrail: 'sps-drop', at: t0, value: null, breached: false },
+        ]);
+        // All or nothing: an unknown run, or a series with another query, rolls the whole batch back.
+        const later = (runId: string): RunDataItem => ({ runId, samples: [{ metric: 'sps', group: 'control', query: 'qc', samples: [{ t: t0 + 9000, v: 9 }] }], evaluations: [] });
+        await assert.rejects(store.runs.appendRunData([later('r1'), later('nope')]), (err: unknown) => err instanceof NotFoundError && /nope/.test(err.message));
+        const changed: RunDataItem = { runId: 'r2', samples: [{ metric: 'sps', group: 'control', query: 'another query', samples: [{ t: t0 + 9000, v: 9 }] }], evaluations: [] };
+        await assert.rejects(store.runs.appendRunData([later('r1'), changed]), expectError(ConflictError));
+        assert.equal((await store.runs.series('r1'))[0]!.samples.length, 3, 'nothing of the failed batches landed');
+        await assert.rejects(
+          store.runs.appendRunData([{ runId: 'r1', samples: [], evaluations: [{ guardrail: 'x', at: 1, value: Number.NaN, breached: false }] }]),
+          expectError(ValidationError),
+        );
       });
 
       it('sample batches are bounded and checked', async () => {

@@ -7,11 +7,11 @@
  */
 import type { GuardrailObservation, HaltInfo, RunRecord } from '../../engine/types.ts';
 import { escapeHtml } from '../escape.ts';
-import { num } from './format.ts';
-import type { TimeFrame } from './html-report.ts';
+import { guardrailPlot } from '../guardrail-plot.ts';
+import type { TimeFrame } from './time-frame.ts';
 import { pill } from './layout.ts';
 import { thresholdText, type GuardrailSpecView, type SpecView } from './spec-view.ts';
-import { COLORS, renderTimeChart, type ChartRule } from './svg-chart.ts';
+import { COLORS, renderTimeChart } from './svg-chart.ts';
 
 const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 
@@ -30,6 +30,7 @@ export function guardrailsSection(run: RunRecord, spec: SpecView, time: TimeFram
     const g = spec.guardrails.find((x) => x.name === name);
     const halted = run.halt?.guardrail === name;
     const threshold = thresholdOf(g, halted ? run.halt?.threshold : undefined);
+    const plot = guardrailPlot(g, halted ? run.halt : undefined, threshold, spec);
     const { observations, partial } = observationsOf(run, name, threshold);
     const breachedCount = observations.filter((o) => o.breached).length;
     const status = halted
@@ -41,16 +42,14 @@ export function guardrailsSection(run: RunRecord, spec: SpecView, time: TimeFram
           : pill('no observations', 'neutral');
     rows.push(
       `<tr><td class="wrap">${escapeHtml(name)}</td><td>${escapeHtml(g?.kind ?? run.halt?.kind ?? '—')}</td>` +
-        `<td class="wrap">${escapeHtml(g?.summary ?? thresholdText(threshold) ?? '—')}</td>` +
+        `<td class="wrap">${escapeHtml(g?.summary ?? thresholdText(threshold, plot.unit) ?? '—')}</td>` +
         `<td class="num">${partial ? `last ${observations.length}` : observations.length}</td><td>${status}</td></tr>`,
     );
     if (observations.length === 0) return;
-    const rules: ChartRule[] = [];
-    if (threshold?.max !== undefined) rules.push({ y: threshold.max, kind: 'threshold', label: `threshold max ${num(threshold.max)}` });
-    if (threshold?.min !== undefined) rules.push({ y: threshold.min, kind: 'threshold', label: `${threshold.max === undefined ? 'threshold ' : ''}min ${num(threshold.min)}` });
     const samples = observations.filter(hasValue).map((o) => ({ t: o.at, v: o.value }));
     const missing = observations.length - samples.length;
     const notes = [
+      plot.note,
       partial ? `Only the last ${observations.length} evaluations before the halt are kept with a stored run.` : '',
       missing ? `${missing} evaluation${missing === 1 ? '' : 's'} returned no data.` : '',
     ].filter(Boolean);
@@ -60,14 +59,15 @@ export function guardrailsSection(run: RunRecord, spec: SpecView, time: TimeFram
       renderTimeChart({
         id: `guardrail-${i}`,
         title: `guardrail ${name} over time`,
-        desc: `${name}: ${observations.length} evaluations, ${breachedCount} breached${missing ? `, ${missing} without data` : ''}${threshold ? `; allowed ${thresholdText(threshold) ?? ''}` : ''}.`,
-        yLabel: name,
+        desc: `${name}: ${plot.line} over time, ${observations.length} evaluations, ${breachedCount} breached${missing ? `, ${missing} without data` : ''}${threshold ? `; allowed ${thresholdText(threshold, plot.unit) ?? ''}` : ''}.`,
+        yLabel: plot.axis,
+        yUnit: plot.unit,
         origin: time.origin,
         originLabel: time.originLabel,
         xDomain: time.domain,
-        lines: [{ key: 'value', label: 'observed value', color: COLORS.value, samples }],
+        lines: [{ key: 'value', label: plot.line, color: COLORS.value, samples }],
         spans: time.spans,
-        rules,
+        rules: plot.rules,
         markers: halted ? time.markers : [],
         breaches: observations.filter((o): o is GuardrailObservation & { value: number } => o.breached && hasValue(o)).map((o) => ({ t: o.at, v: o.value })),
         height: 230,

@@ -5,7 +5,8 @@
  */
 import { stringify } from 'yaml';
 import { escapeHtml } from '../escape.ts';
-import { num } from './format.ts';
+import { formatValue } from '../../lib/format-units.ts';
+import { NO_UNIT, resolveUnit, type Unit } from '../../lib/units.ts';
 
 // ─── the spec ───────────────────────────────────────────────────────────────
 
@@ -60,6 +61,9 @@ export interface MetricSpecView {
   name: string;
   query?: string;
   direction?: string;
+  /** A declared unit (`unit:`), when the spec carries one; else the query's is inferred. */
+  unit?: string;
+  tolerance?: { kind: 'relative' | 'absolute'; value: number };
 }
 
 export interface GuardrailSpecView {
@@ -68,11 +72,22 @@ export interface GuardrailSpecView {
   max?: number;
   min?: number;
   summary: string;
+  /** A threshold guardrail's query. */
+  query?: string;
+  /** A compare guardrail's metric, and its test's level. */
+  compare?: string;
+  alpha?: number;
+  /** An SLO guardrail's burn-rate limit. */
+  burnRate?: number;
 }
 
 export interface SpecView {
   metrics: MetricSpecView[];
   guardrails: GuardrailSpecView[];
+  /** The fault as the spec gives it (injector and params), for the A/A label. */
+  fault?: { injector?: unknown; params?: unknown };
+  /** The run's alpha (`analysis.alpha`), the default level of compare guardrails. */
+  alpha?: number;
 }
 
 /**
@@ -85,7 +100,18 @@ export function specView(spec: unknown): SpecView {
   const metrics = list(body?.steadyState).flatMap((m): MetricSpecView[] => {
     const o = record(m);
     if (!o || typeof o.name !== 'string') return [];
-    return [{ name: o.name, ...(typeof o.query === 'string' ? { query: o.query } : {}), ...(typeof o.direction === 'string' ? { direction: o.direction } : {}) }];
+    const tol = record(o.tolerance);
+    const tolKind = tol?.kind;
+    const tolerance: MetricSpecView['tolerance'] = (tolKind === 'relative' || tolKind === 'absolute') && typeof tol?.value === 'number' ? { kind: tolKind, value: tol.value } : undefined;
+    return [
+      {
+        name: o.name,
+        ...(typeof o.query === 'string' ? { query: o.query } : {}),
+        ...(typeof o.direction === 'string' ? { direction: o.direction } : {}),
+        ...(typeof o.unit === 'string' ? { unit: o.unit } : {}),
+        ...(tolerance ? { tolerance } : {}),
+      },
+    ];
   });
   const guardrails = list(body?.guardrails).flatMap((g): GuardrailSpecView[] => {
     const o = record(g);
@@ -94,17 +120,32 @@ export function specView(spec: unknown): SpecView {
     const min = typeof o.min === 'number' ? o.min : undefined;
     const kind = typeof o.kind === 'string' ? o.kind : 'compare' in o ? 'compare' : 'slo' in o ? 'slo' : 'threshold';
     let summary: string;
-    if (kind === 'compare') summary = `sequential test on ${String(o.compare)}`;
+    if (kind === 'compare') summary = `sequential test: halts when ${String(o.compare)} is worse in the experiment beyond its tolerance`;
     else if (kind === 'slo') {
       const slo = record(o.slo);
       const objective = typeof slo?.objective === 'number' ? `${Number((slo.objective * 100).toPrecision(6))}%` : '?';
       summary = `error budget burn ≥ ${String(o.burnRate)}× of a ${objective} SLO`;
     } else {
-      summary = `${typeof o.query === 'string' ? o.query : ''} ${thresholdText({ ...(max !== undefined ? { max } : {}), ...(min !== undefined ? { min } : {}) }) ?? ''}`.trim();
+      const query = typeof o.query === 'string' ? o.query : '';
+      summary = `${query} ${thresholdText({ ...(max !== undefined ? { max } : {}), ...(min !== undefined ? { min } : {}) }, resolveUnit({ query })) ?? ''}`.trim();
     }
-    return [{ name: o.name, kind, ...(max !== undefined ? { max } : {}), ...(min !== undefined ? { min } : {}), summary }];
+    return [
+      {
+        name: o.name,
+        kind,
+        ...(max !== undefined ? { max } : {}),
+        ...(min !== undefined ? { min } : {}),
+        summary,
+        ...(typeof o.query === 'string' ? { query: o.query } : {}),
+        ...(typeof o.compare === 'string' ? { compare: o.compare } : {}),
+        ...(typeof o.alpha === 'number' ? { alpha: o.alpha } : {}),
+        ...(typeof o.burnRate === 'number' ? { burnRate: o.burnRate } : {}),
+      },
+    ];
   });
-  return { metrics, guardrails };
+  const fault = record(body?.fault);
+  const alpha = record(body?.analysis)?.alpha;
+  return { metrics, guardrails, ...(fault ? { fault } : {}), ...(typeof alpha === 'number' ? { alpha } : {}) };
 }
 
 export function record(v: unknown): Record<string, unknown> | undefined {
@@ -116,7 +157,8 @@ function list(v: unknown): unknown[] {
 }
 
 
-export function thresholdText(t: { max?: number; min?: number } | undefined): string | undefined {
+/** "≥ 10/s and ≤ 2%": a threshold guardrail's allowed range, in its query's unit. */
+export function thresholdText(t: { max?: number; min?: number } | undefined, unit: Unit = NO_UNIT): string | undefined {
   if (!t) return undefined;
-  return [t.min !== undefined ? `≥ ${num(t.min)}` : '', t.max !== undefined ? `≤ ${num(t.max)}` : ''].filter(Boolean).join(' and ');
+  return [t.min !== undefined ? `≥ ${formatValue(t.min, unit, { digits: 4 })}` : '', t.max !== undefined ? `≤ ${formatValue(t.max, unit, { digits: 4 })}` : ''].filter(Boolean).join(' and ');
 }

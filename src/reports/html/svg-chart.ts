@@ -18,7 +18,9 @@
  */
 import type { Sample } from '../../metric-sources/types.ts';
 import { escapeHtml } from '../escape.ts';
-import { niceStep, niceTicks, tickLabel } from './format.ts';
+import { axisTicks, axisTitle } from '../../lib/axis-ticks.ts';
+import { NO_UNIT, type Unit } from '../../lib/units.ts';
+import { decimate, domainOf, segmentsOf, widen, yDomainOf } from './chart-data.ts';
 
 export interface ChartLine {
   /** Short machine key, used in class names: `control`, `experiment`, `value`. */
@@ -37,7 +39,8 @@ export interface ChartSpan {
 
 export interface ChartRule {
   y: number;
-  kind: 'median' | 'limit' | 'threshold';
+  /** median: the control's; limit: a tolerance; threshold: where a guardrail halts; reference: "no difference". */
+  kind: 'median' | 'limit' | 'threshold' | 'reference';
   label: string;
 }
 
@@ -52,7 +55,10 @@ export interface TimeChartInput {
   id: string;
   title: string;
   desc: string;
+  /** What the y axis plots, without its unit: the axis title adds the unit its ticks are in ("p95 (ms)"). */
   yLabel: string;
+  /** The unit of the plotted values (raw, as the query returns them); default: a plain number. */
+  yUnit?: Unit;
   /** Time zero of the x axis (ms): ticks show the offset from it. */
   origin: number;
   /** What time zero is, for the axis label: "the fault window opened". */
@@ -151,13 +157,13 @@ export function renderTimeChart(input: TimeChartInput): string {
   }
 
   // Grid and axes.
-  const yTicks = niceTicks(yMin, yMax, 5);
-  const yStep = yTicks.length > 1 ? (yTicks[1] as number) - (yTicks[0] as number) : niceStep(yMax - yMin);
-  for (const v of yTicks) {
+  const yAxis = axisTicks(yMin, yMax, input.yUnit ?? NO_UNIT, 5);
+  yAxis.ticks.forEach((v, i) => {
     const y = sy(v);
+    if (y < plot.y0 - 0.5 || y > plot.y1 + 0.5) return;
     out.push(`<line x1="${coord(plot.x0)}" x2="${coord(plot.x1)}" y1="${coord(y)}" y2="${coord(y)}" stroke="${COLORS.grid}"/>`);
-    out.push(text(plot.x0 - 8, y + 4, tickLabel(v, yStep), { anchor: 'end', fill: COLORS.axis }));
-  }
+    out.push(text(plot.x0 - 8, y + 4, yAxis.labels[i] as string, { anchor: 'end', fill: COLORS.axis, cls: 'y-tick' }));
+  });
   const xAxis = timeAxis(xMin - input.origin, xMax - input.origin);
   for (const offset of xAxis.ticks) {
     const x = sx(input.origin + offset);
@@ -169,7 +175,7 @@ export function renderTimeChart(input: TimeChartInput): string {
   out.push(text((plot.x0 + plot.x1) / 2, height - 8, `${xAxis.unitLabel} since ${input.originLabel}`, { anchor: 'middle', fill: COLORS.text }));
   const yMid = (plot.y0 + plot.y1) / 2;
   out.push(
-    `<text x="16" y="${coord(yMid)}" text-anchor="middle" fill="${COLORS.text}" transform="rotate(-90 16 ${coord(yMid)})">${escapeHtml(truncate(input.yLabel, 48))}</text>`,
+    `<text class="y-title" x="16" y="${coord(yMid)}" text-anchor="middle" fill="${COLORS.text}" transform="rotate(-90 16 ${coord(yMid)})">${escapeHtml(axisTitle(truncate(input.yLabel, 40), yAxis.symbol))}</text>`,
   );
 
   // Rules: medians, tolerance limits, thresholds. Their values are in the
@@ -181,7 +187,9 @@ export function renderTimeChart(input: TimeChartInput): string {
         ? `stroke="${COLORS.threshold}" stroke-width="1.5" stroke-dasharray="7 4"`
         : rule.kind === 'limit'
           ? `stroke="${COLORS.limit}" stroke-width="1.5" stroke-dasharray="6 4"`
-          : `stroke="${COLORS.control}" stroke-width="1.2" stroke-dasharray="2 3"`;
+          : rule.kind === 'reference'
+            ? `stroke="${COLORS.axis}" stroke-width="1" stroke-dasharray="1 3"`
+            : `stroke="${COLORS.control}" stroke-width="1.2" stroke-dasharray="2 3"`;
     out.push(
       `<line class="rule rule-${rule.kind}" x1="${coord(plot.x0)}" x2="${coord(plot.x1)}" y1="${coord(y)}" y2="${coord(y)}" ${style}><title>${escapeHtml(rule.label)}</title></line>`,
     );
@@ -249,7 +257,7 @@ export function renderTimeChart(input: TimeChartInput): string {
 
 interface LegendItem {
   label: string;
-  kind: 'line' | 'window' | 'planned' | 'median' | 'limit' | 'threshold' | 'halt' | 'breach';
+  kind: 'line' | 'window' | 'planned' | 'median' | 'limit' | 'threshold' | 'reference' | 'halt' | 'breach';
   color: string;
 }
 
@@ -258,9 +266,10 @@ function legendItems(lines: readonly ChartLine[], spans: readonly ChartSpan[], r
   if (spans.some((s) => s.kind === 'window')) items.push({ label: 'fault window', kind: 'window', color: COLORS.window });
   if (spans.some((s) => s.kind === 'planned')) items.push({ label: 'planned, not reached', kind: 'planned', color: COLORS.planned });
   // One legend entry per kind of rule, carrying the values: "tolerance −5% (39.72)".
-  for (const kind of ['median', 'limit', 'threshold'] as const) {
+  const ruleColor = { median: COLORS.control, limit: COLORS.limit, threshold: COLORS.threshold, reference: COLORS.axis } as const;
+  for (const kind of ['median', 'reference', 'limit', 'threshold'] as const) {
     const labels = rules.filter((r) => r.kind === kind).map((r) => r.label);
-    if (labels.length > 0) items.push({ label: labels.join(', '), kind, color: kind === 'median' ? COLORS.control : kind === 'limit' ? COLORS.limit : COLORS.threshold });
+    if (labels.length > 0) items.push({ label: labels.join(', '), kind, color: ruleColor[kind] });
   }
   if (breaches) items.push({ label: 'breach', kind: 'breach', color: COLORS.threshold });
   if (markers.length > 0) items.push({ label: 'halt', kind: 'halt', color: COLORS.halt });
@@ -290,6 +299,8 @@ function legendSwatch(item: LegendItem, x: number, y: number): string {
       return `<rect x="${coord(x)}" y="${coord(y - 6)}" width="18" height="12" fill="${COLORS.window}" fill-opacity="0.45" stroke="${COLORS.windowEdge}" stroke-opacity="0.6"/>`;
     case 'planned':
       return `<rect x="${coord(x)}" y="${coord(y - 6)}" width="18" height="12" fill="${COLORS.planned}" fill-opacity="0.5" stroke="${COLORS.planned}" stroke-dasharray="4 3"/>`;
+    case 'reference':
+      return `<line x1="${coord(x)}" x2="${coord(x + 18)}" y1="${coord(y)}" y2="${coord(y)}" stroke="${item.color}" stroke-width="1.5" stroke-dasharray="1 3"/>`;
     case 'median':
       return `<line x1="${coord(x)}" x2="${coord(x + 18)}" y1="${coord(y)}" y2="${coord(y)}" stroke="${item.color}" stroke-width="1.5" stroke-dasharray="2 3"/>`;
     case 'limit':
@@ -333,116 +344,13 @@ function text(x: number, y: number, content: string, o: TextOptions = {}): strin
 function timeAxis(fromMs: number, toMs: number): { ticks: number[]; label: (ms: number) => string; unitLabel: string } {
   const span = toMs - fromMs;
   const unit = span <= 5 * 60_000 ? { ms: 1_000, name: 'seconds', short: 's' } : span <= 5 * 3_600_000 ? { ms: 60_000, name: 'minutes', short: 'min' } : { ms: 3_600_000, name: 'hours', short: 'h' };
-  const ticks = niceTicks(fromMs / unit.ms, toMs / unit.ms, 8);
-  const step = ticks.length > 1 ? (ticks[1] as number) - (ticks[0] as number) : 1;
+  const axis = axisTicks(fromMs / unit.ms, toMs / unit.ms, NO_UNIT, 8);
+  const labels = new Map(axis.ticks.map((t, i) => [t * unit.ms, axis.labels[i] as string]));
   return {
-    ticks: ticks.map((t) => t * unit.ms),
-    label: (ms) => `${tickLabel(ms / unit.ms, step).replace(/^-/, '−')}`,
+    ticks: axis.ticks.map((t) => t * unit.ms),
+    label: (ms) => labels.get(ms) ?? '',
     unitLabel: unit.name,
   };
-}
-
-/** Split at non-finite values and at gaps much longer than the usual step, so a line never bridges missing data. */
-export function segmentsOf(samples: readonly Sample[]): Sample[][] {
-  const finite = samples.filter((s) => Number.isFinite(s.t)).slice().sort((a, b) => a.t - b.t);
-  const steps: number[] = [];
-  for (let i = 1; i < finite.length; i++) steps.push((finite[i] as Sample).t - (finite[i - 1] as Sample).t);
-  const typical = steps.length >= 2 ? (steps.slice().sort((a, b) => a - b)[Math.floor(steps.length / 2)] as number) : Infinity;
-  const segments: Sample[][] = [];
-  let current: Sample[] = [];
-  let previous: Sample | undefined;
-  for (const s of finite) {
-    const gap = previous !== undefined && typical > 0 && s.t - previous.t > 5 * typical;
-    if (!Number.isFinite(s.v) || gap) {
-      if (current.length > 0) segments.push(current);
-      current = [];
-    }
-    if (Number.isFinite(s.v)) current.push(s);
-    previous = s;
-  }
-  if (current.length > 0) segments.push(current);
-  return segments;
-}
-
-/**
- * Keep at most about `max` points: per time bucket the first, lowest, highest
- * and last sample, in time order, so spikes survive and the shape is the same
- * at screen resolution.
- */
-export function decimate(samples: readonly Sample[], buckets: number, max: number): Sample[] {
-  if (samples.length <= max) return samples.slice();
-  const first = samples[0] as Sample;
-  const last = samples[samples.length - 1] as Sample;
-  const n = Math.max(1, Math.min(buckets, Math.floor(max / 4)));
-  const width = (last.t - first.t) / n || 1;
-  const out: Sample[] = [];
-  let bucket: Sample[] = [];
-  let index = 0;
-  const flush = (): void => {
-    if (bucket.length === 0) return;
-    const picks = new Set<Sample>([bucket[0] as Sample, bucket[bucket.length - 1] as Sample]);
-    let lo = bucket[0] as Sample;
-    let hi = lo;
-    for (const s of bucket) {
-      if (s.v < lo.v) lo = s;
-      if (s.v > hi.v) hi = s;
-    }
-    picks.add(lo).add(hi);
-    out.push(...bucket.filter((s) => picks.has(s)));
-    bucket = [];
-  };
-  for (const s of samples) {
-    const i = Math.min(n - 1, Math.floor((s.t - first.t) / width));
-    if (i !== index) {
-      flush();
-      index = i;
-    }
-    bucket.push(s);
-  }
-  flush();
-  return out;
-}
-
-function domainOf(values: readonly number[]): [number, number] {
-  return extent(values) ?? [0, 1];
-}
-
-/** Smallest and largest finite value, or undefined; a loop, since spreading 10⁵ values into Math.min overflows the stack. */
-export function extent(values: Iterable<number>): [number, number] | undefined {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (!Number.isFinite(v)) continue;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  return lo <= hi ? [lo, hi] : undefined;
-}
-
-function widen(lo: number, hi: number, minSpan: number): [number, number] {
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, minSpan];
-  if (hi - lo >= minSpan) return [lo, hi];
-  const mid = (lo + hi) / 2;
-  return [mid - minSpan / 2, mid + minSpan / 2];
-}
-
-/** Data range plus 8% headroom; never below 0 when no value is, a visible range for a constant. */
-function yDomainOf(values: readonly number[]): [number, number] {
-  const range = extent(values);
-  if (!range) return [0, 1];
-  let [lo, hi] = range;
-  if (hi === lo) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
-    return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
-  }
-  const pad = (hi - lo) * 0.08;
-  const nonNegative = lo >= 0;
-  lo -= pad;
-  hi += pad;
-  if (nonNegative && lo < 0) lo = 0;
-  // Extend to the enclosing nice ticks so the top and bottom gridlines frame the data.
-  const step = niceStep((hi - lo) / 5);
-  return [Math.floor(lo / step) * step, Math.ceil(hi / step) * step];
 }
 
 /** One decimal is sub-pixel at any size the report is read; a NaN here is a bug, not data. */
