@@ -28,6 +28,7 @@ import { combineWithAlerts } from '../alerts/combine.ts';
 import { GroupQueries } from './group-queries.ts';
 import { GuardrailMonitor } from './guardrail-monitor.ts';
 import { judgeCollected } from './kpi-guardrails.ts';
+import { LadderDriver } from './ladder-driver.ts';
 import { GROUPS, NotStarted, preflight, type PreflightContext } from './preflight.ts';
 import { takeOver } from './take-over.ts';
 import { newRunId, type RunDeps, type RunOptions } from './run-options.ts';
@@ -51,6 +52,8 @@ class RunExecution {
   private readonly telemetry: Telemetry;
   readonly run: RunRecord;
   private readonly collector: SampleCollector;
+  /** A fault ladder's climb (spec.fault.steps, ADR 022); undefined for a single setting. */
+  private readonly ladder: LadderDriver | undefined;
   private readonly hooks: RunHooks;
   private readonly guardrails: GuardrailMonitor;
   private readonly closer: WindowCloser;
@@ -103,6 +106,22 @@ class RunExecution {
       onSamples: (chunk, run) => deps.onSamples?.(chunk, run),
       abortError: () => this.abortError(),
     });
+    this.ladder = this.spec.fault.steps
+      ? new LadderDriver({
+          spec: this.spec,
+          run: this.run,
+          injector: deps.injector,
+          signal: this.signal,
+          now: this.now,
+          emit: (type, message, data) => this.emit(type, message, data),
+          monitor: (until) => this.monitor(until, true),
+          collect: async () => {
+            await this.collector.increment();
+            await this.collector.settled();
+          },
+          history: (metric) => this.guardrails.kpi.history.get(metric),
+        })
+      : undefined;
     this.closer = new WindowCloser(this.run, {
       injector: deps.injector,
       telemetry: this.telemetry,
@@ -138,8 +157,8 @@ class RunExecution {
 
       const window = run.window;
       if (window && !window.closedAt) {
-        halt ??= await this.monitor(Date.parse(window.deadline), true);
-        await this.closer.close(halt ? 'halt' : 'deadline');
+        halt ??= this.ladder ? await this.ladder.climb() : await this.monitor(Date.parse(window.deadline), true);
+        await this.closer.close(halt ? 'halt' : this.ladder?.record.stopped?.by === 'fail' ? 'ladder' : 'deadline');
         if (halt) {
           run.halt = halt;
           this.telemetry.halted(run, halt);
@@ -172,8 +191,8 @@ class RunExecution {
         run.verdict = 'fail';
         await this.finish('halted', `halted by guardrail "${halt.guardrail}": ${halt.reason}`);
       } else {
-        // Holm across every metric's checks: the stored per-metric verdicts agree with the overall one.
-        const overall = judgeFamily(run.metrics, { method: 'holm' });
+        // A ladder's verdict is its dose–response (ladder-driver.ts); otherwise Holm across every metric's checks.
+        const overall = this.ladder ? await this.ladder.finish(run.series) : judgeFamily(run.metrics, { method: 'holm' });
         run.metrics = overall.metrics;
         const state = overall.verdict === 'pass' ? 'passed' : overall.verdict === 'fail' ? 'failed' : 'inconclusive';
         const outcome = combineWithAlerts({ state, verdict: overall.verdict, reason: overall.reason }, run.alerts);
@@ -355,9 +374,16 @@ class RunExecution {
         if (kept) kept.samples = [...(samples[group] ?? [])];
         else run.series.push({ metric: metric.name, group, query, samples: [...(samples[group] ?? [])] });
       }
+      // A ladder is judged per step (ladder-driver.ts): the whole window mixes levels.
+      if (this.ladder) continue;
       const verdict = judgeCollected(spec, metric, samples.control ?? [], samples.experiment ?? [], this.guardrails.kpi.history.get(metric.name));
       if (missing) verdict.note = verdict.note ? `${missing}; ${verdict.note}` : missing;
       run.metrics.push(verdict);
+    }
+    if (this.ladder) {
+      // A halted ladder is judged here: its numbers explain the halt.
+      if (run.halt) run.metrics = (await this.ladder.finish(run.series)).metrics;
+      return;
     }
     // One Holm family for the run, computed once: the events, the stored verdicts and the headline agree.
     run.metrics = judgeFamily(run.metrics, { method: 'holm' }).metrics;

@@ -6,6 +6,7 @@ import type { AlertsResult } from '../alerts/types.ts';
 import type { InjectorHandle } from '../injectors/types.ts';
 import type { JsonObject } from '../lib/json.ts';
 import type { Sample } from '../metric-sources/types.ts';
+import type { DoseResponse, StepMetric } from '../stats/dose-response.ts';
 import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
 
 export const ACTIVE_STATES = ['pending', 'preflight', 'baseline', 'injecting', 'recovering', 'analyzing'] as const;
@@ -46,7 +47,8 @@ export interface FaultWindow {
   openedAt: string;
   deadline: string;
   closedAt?: string;
-  closedBy?: 'deadline' | 'halt' | 'abort' | 'error';
+  /** `ladder`: a fault ladder stopped climbing at a failing step (ADR 022). */
+  closedBy?: 'deadline' | 'halt' | 'ladder' | 'abort' | 'error';
   handle?: InjectorHandle;
 }
 
@@ -66,6 +68,37 @@ export interface GuardrailObservation {
   breached: boolean;
 }
 
+/** One step of a fault ladder as it ran (ADR 022). Its boundaries are what per-step readers (alerts) use. */
+export interface LadderStep {
+  index: number;
+  /** The fields the step set over fault.params, as written (its level). */
+  params: JsonObject;
+  /** The level in words: `latencyMs=500`. */
+  label: string;
+  /** Planned hold, ms. */
+  plannedMs: number;
+  /** When the injector applied it (null: never reached). */
+  startedAt: string | null;
+  /** When the next step replaced it or the window closed. */
+  endedAt: string | null;
+  /** The step's verdict across metrics (null: not judged). */
+  verdict: Verdict | null;
+  /** The samples judged: from a range window after the step began (no sample mixes two levels) to its end. */
+  judged?: { from: string; to: string };
+  metrics: StepMetric[] | null;
+}
+
+export interface LadderRecord {
+  stopAt: 'fail' | 'halt' | 'never';
+  /** The level each step is judged at: analysis.alpha / steps (Bonferroni over the ladder). */
+  alpha: number;
+  steps: LadderStep[];
+  /** Why the ladder stopped climbing before its last step. */
+  stopped?: { index: number; by: 'fail' | 'halt' | 'error'; reason: string };
+  /** Filled once every step run is judged. */
+  doseResponse?: DoseResponse;
+}
+
 export interface RunRecord {
   id: string;
   experiment: string;
@@ -76,6 +109,8 @@ export interface RunRecord {
   endedAt: string | null;
   halt?: HaltInfo;
   window?: FaultWindow;
+  /** A fault ladder's steps and dose–response (spec.fault.steps). */
+  ladder?: LadderRecord;
   metrics: MetricVerdict[];
   series: CollectedSeries[];
   guardrails: GuardrailObservation[];

@@ -59,6 +59,11 @@ export const httpProxyInjector: InjectorFactory<HttpProxyParams> = {
   targetOf: (params) => `http-proxy:${trimSlash(params.admin)}`,
   // The window id is the run id, so a window whose open answer was lost can still be closed.
   handleFor: (params, runId) => ({ injector: KIND, admin: trimSlash(params.admin), windowId: runId }),
+  // A ladder's steps change the open window in place (PATCH /windows/{id}); the proxy is the one target.
+  ladder: {
+    stepProblem: (first, step) =>
+      trimSlash(first.admin) === trimSlash(step.admin) ? undefined : 'must keep the first step\'s admin URL: a ladder is one window on one proxy',
+  },
 };
 
 function createHttpProxyInjector(params: HttpProxyParams, deps: InjectorDeps): Injector {
@@ -76,7 +81,7 @@ function createHttpProxyInjector(params: HttpProxyParams, deps: InjectorDeps): I
 
   async function call(
     what: string,
-    method: 'GET' | 'POST' | 'DELETE',
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     url: string,
     signal: AbortSignal | undefined,
     data?: unknown,
@@ -112,6 +117,16 @@ function createHttpProxyInjector(params: HttpProxyParams, deps: InjectorDeps): I
         if (existing.status === 200 && view.success && view.data.state === 'open') return handle;
       }
       throw statusError('open', 'POST', `${admin}/windows`, res);
+    },
+
+    async update(raw: InjectorHandle, stepParams: unknown, signal?: AbortSignal): Promise<void> {
+      const h = parseHandle(raw);
+      const parsed = httpProxyParamsSchema.safeParse(stepParams);
+      if (!parsed.success) throw new InjectorError(`http-proxy update: not http-proxy params (${parsed.error.issues[0]?.message ?? '?'})`, { retryable: false });
+      const { admin: _admin, noFault: _nf, ...stepFault } = parsed.data;
+      const url = windowUrl(h.admin, h.windowId);
+      const res = await call('update', 'PATCH', url, signal, stepFault);
+      if (res.status !== 200) throw statusError('update', 'PATCH', url, res);
     },
 
     async close(raw: InjectorHandle, signal?: AbortSignal): Promise<void> {

@@ -29,6 +29,11 @@ export const injectorRegistry: ReadonlyMap<string, InjectorFactory<unknown>> = n
   factories.map((f) => [f.kind, f as InjectorFactory<unknown>]),
 );
 
+/** Kinds whose open fault can change in place, so `fault.steps` works with them. */
+export function ladderInjectorKinds(): string[] {
+  return [...injectorRegistry.values()].filter((f) => f.ladder).map((f) => f.kind).sort();
+}
+
 export function knownInjectorKinds(): string[] {
   return [...injectorRegistry.keys()].sort();
 }

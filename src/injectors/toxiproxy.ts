@@ -73,6 +73,12 @@ export const toxiproxyParamsSchema = z
 
 export type ToxiproxyParams = z.output<typeof toxiproxyParamsSchema>;
 
+/** What a ladder's later step must keep: Toxiproxy updates a toxic's toxicity and attributes, nothing else. */
+function toxiproxyStepProblem(first: ToxiproxyParams, step: ToxiproxyParams): string | undefined {
+  const moved = (['url', 'proxy', 'type', 'stream'] as const).filter((k) => trimSlash(first[k]) !== trimSlash(step[k]));
+  return moved.length === 0 ? undefined : `must keep the first step's ${moved.join(', ')}: Toxiproxy changes a toxic's toxicity and attributes in place, nothing else`;
+}
+
 const handleSchema = z.object({
   injector: z.literal(KIND),
   url: z.string(),
@@ -285,6 +291,17 @@ export function createToxiproxyInjector(params: ToxiproxyParams, deps: InjectorD
       return handle;
     },
 
+    /** A ladder's next step: Toxiproxy updates a toxic's toxicity and attributes in place (`POST /proxies/{p}/toxics/{t}`). */
+    async update(raw: InjectorHandle, stepParams: unknown, signal?: AbortSignal): Promise<void> {
+      const h = parseHandle(raw);
+      const step = toxiproxyParamsSchema.parse(stepParams);
+      const path = toxicPath(h.proxy, h.toxic);
+      const what = `${KIND} update POST ${redact(`${trimSlash(h.url)}${path}`)}`;
+      const a = await admin.call('POST', h.url, path, 'update', signal, { toxicity: step.toxicity, attributes: step.attributes });
+      // 404: the toxic is gone (removed by hand, or the reaper); a step must not add it back.
+      if (a.status === 404) throw new InjectorError(`${what}: HTTP 404${errorText(a.body)} (the toxic is gone)`, { retryable: false, code: 'injector_not_found' });
+      if (!ok(a.status)) throw httpError(what, a);
+    },
     close: (handle, signal) => admin.close(handle, signal),
     status: (handle, signal) => admin.status(handle, signal),
 
@@ -314,6 +331,17 @@ export function toxiproxyServer(url: string, deps: InjectorDeps = {}): Injector 
     async open(): Promise<InjectorHandle> {
       throw new InjectorError(`${KIND}: a server handle for the reaper cannot open faults`, { retryable: false, code: 'injector_unsupported' });
     },
+    /** A ladder's next step: Toxiproxy updates a toxic's toxicity and attributes in place (`POST /proxies/{p}/toxics/{t}`). */
+    async update(raw: InjectorHandle, stepParams: unknown, signal?: AbortSignal): Promise<void> {
+      const h = parseHandle(raw);
+      const step = toxiproxyParamsSchema.parse(stepParams);
+      const path = toxicPath(h.proxy, h.toxic);
+      const what = `${KIND} update POST ${redact(`${trimSlash(h.url)}${path}`)}`;
+      const a = await admin.call('POST', h.url, path, 'update', signal, { toxicity: step.toxicity, attributes: step.attributes });
+      // 404: the toxic is gone (removed by hand, or the reaper); a step must not add it back.
+      if (a.status === 404) throw new InjectorError(`${what}: HTTP 404${errorText(a.body)} (the toxic is gone)`, { retryable: false, code: 'injector_not_found' });
+      if (!ok(a.status)) throw httpError(what, a);
+    },
     close: (handle, signal) => admin.close(handle, signal),
     status: (handle, signal) => admin.status(handle, signal),
     async check(signal?: AbortSignal): Promise<void> {
@@ -330,4 +358,5 @@ export const toxiproxyInjector: InjectorFactory<ToxiproxyParams> = {
   create(params: ToxiproxyParams, deps: InjectorDeps = {}): Injector {
     return createToxiproxyInjector(params, deps);
   },
+  ladder: { stepProblem: toxiproxyStepProblem },
 };

@@ -34,6 +34,12 @@ export interface Injector {
   open(ctx: OpenContext): Promise<InjectorHandle>;
   close(handle: InjectorHandle, signal?: AbortSignal): Promise<void>;
   status(handle: InjectorHandle, signal?: AbortSignal): Promise<InjectorStatus>;
+  /**
+   * Fault ladders (ADR 022): change the open fault to `params` (a step's full,
+   * validated params) without closing it; the handle and the deadline stay.
+   * Present only on adapters whose factory has `ladder`.
+   */
+  update?(handle: InjectorHandle, params: unknown, signal?: AbortSignal): Promise<void>;
   /** Cheap health check for preflight: the backend answers and we may use it. */
   check(signal?: AbortSignal): Promise<void>;
   /**
@@ -73,6 +79,13 @@ export interface InjectorFactory<P = unknown> {
    * the backend's deadline.
    */
   handleFor?(params: P, runId: string): InjectorHandle | undefined;
+  /**
+   * Present when the adapter can change an open fault in place
+   * (`Injector.update`), which `fault.steps` needs. `stepProblem` says why a
+   * later step cannot follow the first in the same window (another target,
+   * another toxic type), or undefined.
+   */
+  ladder?: { stepProblem?(first: P, step: P): string | undefined };
 }
 
 export interface InjectorDeps {

@@ -13,7 +13,8 @@
  * neither form a link nor a mention (`<!channel>`). Fault params are shown
  * only after `redact()`, and never a credential of the notifier itself.
  */
-import type { HaltInfo, RunState } from '../engine/types.ts';
+import type { HaltInfo, LadderRecord, RunState } from '../engine/types.ts';
+import { ladderHeadline, stepEffectText } from '../reports/ladder-text.ts';
 import { formatNumber as formatShared } from '../lib/format-number.ts';
 import { formatValue } from '../lib/format-units.ts';
 import { redact } from '../lib/redact.ts';
@@ -65,6 +66,8 @@ export interface RunView {
   fault: { injector: string; durationMs: number; params: unknown };
   halt?: HaltInfo;
   metrics: MetricVerdict[];
+  /** A fault ladder's steps and dose–response. */
+  ladder?: LadderRecord;
   /** The alert expectations' verdict (spec.expect), beside the metrics'. */
   alerts?: AlertsResult;
   /** `${publicUrl}/api/v1/runs/{id}/report.html`, when the service has a public URL. */
@@ -214,6 +217,16 @@ function metricBlock(m: MetricVerdict, unit: Unit = NO_UNIT): Block {
   };
 }
 
+/** A fault ladder: the highest level tolerated, the first that harmed, and one line per step. */
+function ladderBlock(ladder: LadderRecord): Block {
+  const lines = ladder.steps.map((s) => {
+    const emoji = s.verdict === 'pass' ? '✅' : s.verdict === 'fail' ? '❌' : s.startedAt ? '❔' : '▫️';
+    const effects = (s.metrics ?? []).map((m) => `${escapeSlack(m.name)} ${escapeSlack(stepEffectText(m))}`).join(' · ');
+    return `${emoji} ${s.index + 1}. \`${escapeSlack(s.label.replace(/`/g, 'ʹ'))}\`${effects ? ` — ${effects}` : s.startedAt ? '' : ' — not reached'}`;
+  });
+  return { type: 'section', text: md(`*Dose–response:* ${escapeSlack(ladderHeadline(ladder))}\n${lines.join('\n')}`) };
+}
+
 /** The verdict: the final state, why, the halt if any, and per metric control vs experiment, effect and interval. */
 export function verdictMessage(view: RunView): SlackMessage {
   const look = STATE_LOOK[view.state] ?? { emoji: 'ℹ️', label: view.state };
@@ -227,6 +240,7 @@ export function verdictMessage(view: RunView): SlackMessage {
   ];
   if (view.halt) head.push({ type: 'section', text: md(haltText(view.halt, view.haltUnit)) });
   if (view.alerts) head.push({ type: 'section', text: md(alertsText(view.alerts)) });
+  if (view.ladder) head.push(ladderBlock(view.ladder));
   if (view.metrics.length > 0) head.push({ type: 'divider' });
 
   // Room for metrics: what is left after the head and the closing context block (link, "N more").

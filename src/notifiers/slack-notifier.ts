@@ -166,6 +166,7 @@ export class SlackNotifier implements RunListener {
       metrics: run.metrics,
       ...reportUnits(run, experiment),
       ...(run.alerts ? { alerts: run.alerts } : {}),
+      ...(run.ladder ? { ladder: run.ladder } : {}),
       ...(base ? { reportUrl: `${base}/api/v1/runs/${encodeURIComponent(run.id)}/report.html` } : {}),
     });
   }

@@ -12,12 +12,15 @@ import { ATTR, inSpan } from './tracing.ts';
 export class InstrumentedInjector implements Injector {
   /** Present exactly when the wrapped adapter has it: the orphan sweep checks for it. */
   readonly listOwned?: (signal?: AbortSignal) => Promise<OwnedFault[]>;
+  /** Present exactly when the wrapped adapter has it: a fault ladder needs it (ADR 022). */
+  readonly update?: (handle: InjectorHandle, params: unknown, signal?: AbortSignal) => Promise<void>;
 
   constructor(
     private readonly inner: Injector,
     private readonly inst: Instrumentation,
   ) {
     if (inner.listOwned) this.listOwned = (signal) => this.call('list_owned', () => inner.listOwned!(signal));
+    if (inner.update) this.update = (handle, params, signal) => this.call('update', () => inner.update!(handle, params, signal));
   }
 
   get kind(): string {

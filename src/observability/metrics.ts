@@ -38,7 +38,7 @@ const LAG_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 const HALT_KINDS = ['threshold', 'slo', 'compare', 'no-data'] as const satisfies readonly NonNullable<HaltInfo['kind']>[];
-const CLOSE_REASONS = ['deadline', 'halt', 'abort', 'error'] as const satisfies readonly NonNullable<FaultWindow['closedBy']>[];
+const CLOSE_REASONS = ['deadline', 'halt', 'ladder', 'abort', 'error'] as const satisfies readonly NonNullable<FaultWindow['closedBy']>[];
 
 /** Create every metric on `registry`. Call once per registry (prom-client refuses duplicate names). */
 export function createServiceMetrics(registry: Registry): ServiceMetrics {

@@ -14,7 +14,7 @@ import { AppError } from '../lib/errors.ts';
 import { createFastify } from './fastify-app.ts';
 import { type FaultWindows, WindowNotFoundError } from './fault-windows.ts';
 import type { ProxyMetrics } from './proxy-metrics.ts';
-import { openWindowRequestSchema } from './window-schema.ts';
+import { openWindowRequestSchema, updateWindowRequestSchema } from './window-schema.ts';
 import { toValidationError } from './zod-issues.ts';
 
 export interface AdminApiDeps {
@@ -102,6 +102,15 @@ export function buildAdminApp(deps: AdminApiDeps): FastifyInstance {
   app.get<{ Params: { id: string } }>('/windows/:id', (request, reply) => {
     const view = windows.get(request.params.id);
     if (!view) throw new WindowNotFoundError(request.params.id);
+    return reply.send(view);
+  });
+
+  // A fault ladder's next step (ADR 022): the open window's fault, replaced whole; 409 once it is closed.
+  app.patch<{ Params: { id: string } }>('/windows/:id', async (request, reply) => {
+    const parsed = updateWindowRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw toValidationError(parsed.error);
+    const view = windows.update(request.params.id, parsed.data);
+    await sync?.();
     return reply.send(view);
   });
 

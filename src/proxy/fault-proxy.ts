@@ -32,6 +32,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     metrics.setWindowOpen(true);
     log?.info({ window: w }, 'fault window opened');
   });
+  windows.events.on('updated', (w) => log?.info({ window: w }, 'fault window changed'));
   windows.events.on('closed', (w) => {
     metrics.setWindowOpen(false);
     log?.info({ window: w }, `fault window closed (${w.closedReason ?? 'closed'})`);

@@ -97,6 +97,8 @@ export interface FaultWindowsOptions {
 
 export type FaultWindowEvents = {
   opened: [WindowView];
+  /** The open window's fault changed (a ladder's next step); same id and deadline. */
+  updated: [WindowView];
   closed: [WindowView];
 };
 
@@ -152,6 +154,26 @@ export class FaultWindows implements WindowSource {
     this.forgetOld();
     this.events.emit('opened', { ...view });
     return { ...view };
+  }
+
+  /**
+   * Replace the fault of the open window `id` (a fault ladder's next step,
+   * ADR 022); its id, opening time and deadline stay. Throws
+   * WindowNotFoundError for an unknown id and WindowConflictError when the
+   * window is closed: a step must never reopen an ended fault.
+   */
+  update(id: string, fields: FaultFields): WindowView {
+    const now = this.now();
+    this.expire(now);
+    const record = this.known.get(id);
+    if (!record) throw new WindowNotFoundError(id);
+    if (record !== this.current) throw new WindowConflictError(`fault window ${JSON.stringify(id)} is closed (${record.view.closedReason ?? 'closed'}); it cannot be changed`);
+    const fault: FaultFields & { errorStatus: number } = { ...fields, errorStatus: fields.errorStatus ?? DEFAULT_ERROR_STATUS };
+    const { id: _id, state, openedAt, deadline } = record.view;
+    record.view = { id, state, openedAt, deadline, ...fault };
+    record.active = toActiveWindow({ id, deadlineMs: record.active.deadlineMs, fault });
+    this.events.emit('updated', { ...record.view });
+    return { ...record.view };
   }
 
   get(id: string): WindowView | undefined {

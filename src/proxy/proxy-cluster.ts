@@ -78,6 +78,10 @@ export async function startProxyCluster(cfg: ResolvedProxyOptions, logger: Logge
     broadcast();
     log?.info({ window: w }, 'fault window opened');
   });
+  windows.events.on('updated', (w) => {
+    broadcast();
+    log?.info({ window: w }, 'fault window changed');
+  });
   windows.events.on('closed', (w) => {
     gauge.set(0);
     broadcast();

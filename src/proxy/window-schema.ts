@@ -105,6 +105,9 @@ export const openWindowRequestSchema = z
 
 export type OpenWindowRequest = z.output<typeof openWindowRequestSchema>;
 
+/** Body of `PATCH /windows/{id}`: the open window's new fault, whole (fields left out are cleared). */
+export const updateWindowRequestSchema = z.strictObject({ ...faultShape }).superRefine(checkFaultFields(false));
+
 export type WindowState = 'open' | 'closed';
 /** `closed`: someone called DELETE; `deadline`: the proxy closed it by itself. */
 export type ClosedReason = 'closed' | 'deadline';

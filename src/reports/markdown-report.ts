@@ -6,6 +6,7 @@ import type { RunRecord } from '../engine/types.ts';
 import { formatValue } from '../lib/format-units.ts';
 import { alertsMarkdown } from './alerts-text.ts';
 import { escapeMarkdown, markdownCode } from './escape.ts';
+import { bandText, ladderHeadline, stepEffectText, stepSpanText } from './ladder-text.ts';
 import { guardrailUnit, haltFigures } from './guardrail-plot.ts';
 import { specView } from './html/spec-view.ts';
 import { metricTexts, metricUnits } from './metric-text.ts';
@@ -74,6 +75,7 @@ export function renderMarkdownReport(run: RunRecord, spec?: unknown): string {
       `_Method: Mann-Whitney U (normal approximation with tie and continuity correction, as R's wilcox.test), Hodges–Lehmann shift with a ${alpha === undefined ? '' : `${((1 - alpha) * 100).toFixed(0)}% `}confidence interval; each group's per-step values over the fault window._`,
     );
   }
+  if (run.ladder) lines.push(...ladderMarkdown(run.ladder));
   lines.push('');
   if (run.alerts) lines.push(...alertsMarkdown(run.alerts));
   lines.push('## Timeline');
@@ -81,4 +83,25 @@ export function renderMarkdownReport(run: RunRecord, spec?: unknown): string {
   for (const e of run.events) lines.push(`- ${e.at} ${markdownCode(e.type)} ${escapeMarkdown(e.message)}`);
   lines.push('');
   return lines.join('\n');
+}
+
+/** The dose–response of a fault ladder: the headline, then effect ± interval per step and metric. */
+function ladderMarkdown(ladder: NonNullable<RunRecord['ladder']>): string[] {
+  const names = [...new Set(ladder.steps.flatMap((s) => (s.metrics ?? []).map((m) => m.name)))];
+  const lines = ['', '## Dose–response (fault ladder)', '', `**${escapeMarkdown(ladderHeadline(ladder))}**`, ''];
+  lines.push(`| step | level | held | verdict | ${names.map((n) => `${escapeMarkdown(n)} effect [CI]`).join(' | ')} |`);
+  lines.push(`|---|---|---|---|${names.map(() => '---|').join('')}`);
+  for (const s of ladder.steps) {
+    const cells = names.map((n) => {
+      const m = s.metrics?.find((x) => x.name === n);
+      return m ? `${stepEffectText(m)} ${m.verdict}` : '—';
+    });
+    lines.push(`| ${s.index + 1} | ${escapeMarkdown(s.label)} | ${stepSpanText(s)} | ${s.verdict ?? '—'} | ${cells.join(' | ')} |`);
+  }
+  const bands = names.map((n) => {
+    const m = ladder.steps.flatMap((s) => s.metrics ?? []).find((x) => x.name === n);
+    return m ? `${escapeMarkdown(n)} ${bandText(m)}` : '';
+  });
+  lines.push('', `_Tolerance: ${bands.filter(Boolean).join(', ')}. Each step judged on its own samples (from one range window after it began) at alpha ${+ladder.alpha.toPrecision(3)} (alpha / steps); the highest level tolerated is the last of the unbroken passes from the first step._`);
+  return lines;
 }

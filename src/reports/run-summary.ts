@@ -29,6 +29,8 @@ export interface RunSummary {
   halt?: RunRecord['halt'];
   window?: { openedAt: string; deadline: string; closedAt?: string; closedBy?: string };
   metrics: RunSummaryMetric[];
+  /** A fault ladder's steps (boundaries, levels, per-metric effects) and its dose–response; absent for a single setting. */
+  ladder?: RunRecord['ladder'];
   /** Added by issue #17: the alert expectations' own verdict, beside the metrics (absent without `spec.expect`). */
   alerts?: AlertsResult;
 }
@@ -62,6 +64,7 @@ export function runSummary(run: RunRecord): { run: RunSummary } {
     const { openedAt, deadline, closedAt, closedBy } = run.window;
     summary.window = { openedAt, deadline, ...(closedAt ? { closedAt } : {}), ...(closedBy ? { closedBy } : {}) };
   }
+  if (run.ladder) summary.ladder = run.ladder;
   return { run: summary };
 }
 

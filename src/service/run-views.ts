@@ -3,6 +3,7 @@
  * from the run row, its events and its samples, so reports and the API show a
  * stored run exactly as the CLI shows a fresh one.
  */
+import { ladderFromEvents } from '../engine/ladder-events.ts';
 import type { AlertsResult } from '../alerts/types.ts';
 import type { RunRecord } from '../engine/types.ts';
 import type { Store, StoredRun } from '../store/types.ts';
@@ -31,6 +32,8 @@ export async function loadRunRecord(store: Store, row: StoredRun, opts: { series
   // The alerts verdict lives in its event (no column of its own): the last one judged is the run's.
   const judged = record.events.findLast((e) => e.type === 'alerts.judged');
   if (judged?.data?.alerts && typeof judged.data.alerts === 'object') record.alerts = judged.data.alerts as unknown as AlertsResult;
+  const ladder = ladderFromEvents(record.events);
+  if (ladder) record.ladder = ladder;
   return record;
 }
 

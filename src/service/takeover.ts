@@ -9,6 +9,7 @@
  *     ahead, and the injector reports the fault `active`; or
  *   - the window was closed by its deadline, or by a halt whose record was
  *     stored, and only the verdict is missing.
+ * A fault ladder (ADR 022) is never continued: its open step is closed.
  * Anything else — a window the injector reports closed or cannot tell about
  * (no status call, an error, a timeout), a deadline already past, a state
  * that does not match its window, a spec the service's policy refuses now —
@@ -41,6 +42,8 @@ export async function planTakeover(row: StoredRun, deps: TakeoverDeps): Promise<
   if (!experiment) return { kind: 'close', why: `spec version ${row.version} is missing` };
   const refused = deps.refused(experiment);
   if (refused) return { kind: 'close', why: `the service's policy refuses the spec now (${refused})` };
+  // ADR 022: a ladder's position and its steps' verdicts lived in the process that died; close whatever step is open.
+  if (experiment.spec.fault.steps) return { kind: 'close', why: 'a fault ladder is not continued by another replica: whatever step was open is closed' };
 
   if (window.closedAt) {
     const judgeable = (row.state === 'injecting' || row.state === 'recovering' || row.state === 'analyzing') &&

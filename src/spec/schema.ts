@@ -6,7 +6,8 @@
  * validated by the adapter's own schema, looked up in its registry.
  */
 import { z } from 'zod';
-import { injectorRegistry, knownInjectorKinds } from '../injectors/registry.ts';
+import { injectorRegistry, knownInjectorKinds, ladderInjectorKinds } from '../injectors/registry.ts';
+import { MAX_LADDER_STEPS, parseLadder, rawStepSchema, STOP_AT, type FaultStep, type StopAt } from './fault-ladder.ts';
 import { metricSourceRegistry, knownSourceKinds } from '../metric-sources/registry.ts';
 import { guaranteedSamples } from '../metric-sources/types.ts';
 import { notifySchema } from '../notifiers/notify-schema.ts';
@@ -177,32 +178,60 @@ const guardrail = z.unknown().transform((value, ctx): Guardrail => {
   return { ...parsed.data, kind } as Guardrail;
 });
 
+const faultDuration = durationMs.refine((ms) => ms > 0 && ms <= LIMITS.maxFaultDurationMs, {
+  message: `must be more than 0 and at most ${LIMITS.maxFaultDurationMs / 3_600_000}h`,
+});
+
+/** The validated fault. With `steps` (a ladder, ADR 022), `params` are the first step's and `duration` is the ladder's. */
+export interface FaultSpec {
+  injector: string;
+  params: unknown;
+  duration: number;
+  steps?: FaultStep[];
+  stopAt?: StopAt;
+}
+
 const fault = z
   .strictObject({
     injector: z.string(),
     params: z.unknown().default({}),
-    duration: durationMs.refine((ms) => ms > 0 && ms <= LIMITS.maxFaultDurationMs, {
-      message: `must be more than 0 and at most ${LIMITS.maxFaultDurationMs / 3_600_000}h`,
-    }),
+    /** Hard deadline. With steps: the sum of the steps' durations (may be left out). */
+    duration: faultDuration.optional(),
+    /** A ladder: the fields each step changes over `params`, and its own `duration`. */
+    steps: z.array(rawStepSchema).min(1, 'a ladder needs at least one step').max(MAX_LADDER_STEPS).optional(),
+    /** How long each step without its own `duration` is held. */
+    stepDuration: faultDuration.optional(),
+    /** Stop climbing at the first step whose KPI verdict fails (`fail`), only on a guardrail halt (`halt`, `never`). */
+    stopAt: z.enum(STOP_AT).optional(),
   })
-  .transform((value, ctx) => {
+  .transform((value, ctx): FaultSpec => {
+    const issue = (path: (string | number)[], message: string): void => void ctx.addIssue({ code: 'custom', path, message });
     const factory = injectorRegistry.get(value.injector);
     if (!factory) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['injector'],
-        message: `unknown injector "${value.injector}"; known: ${knownInjectorKinds().join(', ')}`,
-      });
+      issue(['injector'], `unknown injector "${value.injector}"; known: ${knownInjectorKinds().join(', ')}`);
       return z.NEVER;
     }
-    const parsed = factory.paramsSchema.safeParse(value.params);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        ctx.addIssue({ code: 'custom', message: issue.message, path: ['params', ...(issue.path as (string | number)[])] });
+    if (!value.steps) {
+      if (value.stepDuration !== undefined) issue(['stepDuration'], 'needs steps');
+      if (value.stopAt !== undefined) issue(['stopAt'], 'needs steps');
+      if (value.duration === undefined) issue(['duration'], 'is required');
+      const parsed = factory.paramsSchema.safeParse(value.params);
+      if (!parsed.success) {
+        for (const i of parsed.error.issues) issue(['params', ...(i.path as (string | number)[])], i.message);
       }
-      return z.NEVER;
+      if (!parsed.success || value.duration === undefined || value.stepDuration !== undefined || value.stopAt !== undefined) return z.NEVER;
+      return { injector: value.injector, params: parsed.data, duration: value.duration };
     }
-    return { ...value, params: parsed.data };
+    const { steps, issues } = parseLadder(factory, value.params, value.steps, value.stepDuration, ladderInjectorKinds());
+    for (const i of issues) issue(i.path, i.message);
+    if (issues.length > 0) return z.NEVER;
+    const total = steps.reduce((sum, s) => sum + s.duration, 0);
+    if (total > LIMITS.maxFaultDurationMs) issue(['steps'], `the steps last ${total / 1000}s together, more than ${LIMITS.maxFaultDurationMs / 3_600_000}h`);
+    if (value.duration !== undefined && value.duration !== total) {
+      issue(['duration'], `must equal the steps' total (${total / 1000}s), or be left out: the deadline covers the whole ladder`);
+    }
+    if (total > LIMITS.maxFaultDurationMs || (value.duration !== undefined && value.duration !== total)) return z.NEVER;
+    return { injector: value.injector, params: steps[0]?.params, duration: total, steps, stopAt: value.stopAt ?? 'fail' };
   });
 
 const analysis = z.strictObject({
@@ -295,6 +324,13 @@ export const experimentSchema = z
         issue(['spec', 'fault', 'duration'], `guarantees ${possible} samples per group at step ${spec.source.step}ms${endExclusive ? ` (${spec.source.kind} leaves out the point at the window's end)` : ''}, below minSamples ${minSamples} for metric "${m.name}"`);
       }
     });
+    for (const step of spec.fault.steps ?? []) {
+      const possible = guaranteedSamples(step.duration, spec.source.step, metricSourceRegistry.get(spec.source.kind)?.endExclusive === true);
+      const least = Math.min(...spec.steadyState.map((m) => m.minSamples ?? spec.analysis.minSamples));
+      if (possible < least) {
+        issue(['spec', 'fault', 'steps', step.index], `is held ${step.duration / 1000}s: ${possible} samples per group at step ${spec.source.step}ms, below minSamples ${least}; each step is judged on its own samples`);
+      }
+    }
     if (spec.expect && !spec.expect.prometheus && spec.source.kind !== 'prometheus') {
       issue(['spec', 'expect', 'prometheus'], `needed: the alerting rules are read from a Prometheus, and spec.source is ${spec.source.kind}`);
     }
@@ -319,4 +355,3 @@ function unique(names: string[], path: (string | number)[], issue: (path: (strin
 export type Experiment = z.output<typeof experimentSchema>;
 export type ExperimentInput = z.input<typeof experimentSchema>;
 export type SteadyStateMetric = Experiment['spec']['steadyState'][number];
-export type FaultSpec = Experiment['spec']['fault'];

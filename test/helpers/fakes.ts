@@ -41,6 +41,10 @@ export class FakeInjector implements Injector {
   closeFailures = 0;
   openError: Error | undefined;
   onOpen: (() => void) | undefined;
+  /** A fault ladder's steps applied in place, in order (their full params). */
+  updates: unknown[] = [];
+  /** Fails the update with this index (0 = the first update, i.e. step 2). */
+  updateErrorAt: number | undefined;
 
   async check(): Promise<void> {}
 
@@ -49,6 +53,12 @@ export class FakeInjector implements Injector {
     this.opened.push(ctx);
     this.onOpen?.();
     return { injector: 'fake', id: ctx.runId };
+  }
+
+  async update(_handle: InjectorHandle, params: unknown): Promise<void> {
+    if (this.closed) throw new InjectorError('update of a closed fault', { retryable: false });
+    if (this.updates.length === this.updateErrorAt) throw new InjectorError('update refused', { retryable: false });
+    this.updates.push(params);
   }
 
   async close(_handle: InjectorHandle): Promise<void> {

@@ -87,6 +87,17 @@ export class FakeToxiproxy {
         const t = this.proxies.get(req.params.proxy!)?.toxics.find((x) => x.name === req.params.toxic);
         return t ? { status: 200, body: t } : error(404, 'toxic not found');
       })
+      // Toxiproxy README: "POST /proxies/{proxy}/toxics/{toxic} - Update an active toxic" (toxicity, attributes).
+      .route('POST', '/proxies/:proxy/toxics/:toxic', (req) => {
+        const denied = this.browser(req);
+        if (denied) return denied;
+        const t = this.proxies.get(req.params.proxy!)?.toxics.find((x) => x.name === req.params.toxic);
+        if (!t) return error(404, 'toxic not found');
+        const body = JSON.parse(req.body) as Partial<Toxic>;
+        if (body.toxicity !== undefined) t.toxicity = body.toxicity;
+        if (body.attributes !== undefined) t.attributes = { ...t.attributes, ...body.attributes };
+        return { status: 200, body: t };
+      })
       .route('DELETE', '/proxies/:proxy/toxics/:toxic', (req) => {
         const p = this.proxies.get(req.params.proxy!);
         if (!p) return error(404, 'proxy not found');

@@ -105,6 +105,26 @@ void describe('http-proxy injector against a running proxy', () => {
     await inj.close(stored); // idempotent
   });
 
+  void it('a ladder step changes the open window in place; the deadline stays; a closed window is not reopened', async () => {
+    const inj = injector({ errorRate: 1, paths: ['/checkout'] });
+    const c = ctx();
+    const handle = await inj.open(c);
+    assert.equal((await timedGet(`${proxy.listenUrl}/checkout`, experiment)).status, 503);
+    await inj.update!(handle, httpProxyParamsSchema.parse({ admin: proxy.adminUrl, latencyMs: 1, errorRate: 0, errorStatus: undefined, paths: ['/nothing'] }));
+    const win = await getJson(`${proxy.adminUrl}/windows/${c.runId}`);
+    assert.equal(win.body.deadline, c.deadline.toISOString());
+    assert.equal(win.body.state, 'open');
+    assert.deepEqual(win.body.paths, ['/nothing']);
+    // The new step's fault is the only one: the first step's errors are gone.
+    assert.equal((await timedGet(`${proxy.listenUrl}/checkout`, experiment)).status, 200);
+    await inj.close(handle);
+    await rejectsWith(inj.update!(handle, httpProxyParamsSchema.parse({ admin: proxy.adminUrl, errorRate: 1 })), (err) => {
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /409.*closed/);
+    });
+    assert.equal((await timedGet(`${proxy.listenUrl}/checkout`, experiment)).status, 200);
+  });
+
   void it('the proxy ends the window at the deadline by itself', async () => {
     const inj = injector({ latencyMs: 5 });
     const closed = once(proxy.events, 'closed');

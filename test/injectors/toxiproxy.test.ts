@@ -186,4 +186,19 @@ void describe('toxiproxy injector', () => {
       ],
     );
   });
+
+  void it('a ladder step updates the open toxic in place; a toxic that is gone is not added back', async () => {
+    toxi.addProxy('redis');
+    const injector = toxiproxyInjector.create(params(), {});
+    const handle = await injector.open(ctx());
+    await injector.update!(handle, params({ toxicity: '50%', attributes: { latency: 900, jitter: 0 } }));
+    const [toxic] = toxi.proxies.get('redis')?.toxics ?? [];
+    assert.deepEqual({ toxicity: toxic?.toxicity, latency: toxic?.attributes.latency, n: toxi.proxies.get('redis')?.toxics.length }, { toxicity: 0.5, latency: 900, n: 1 });
+    await injector.close(handle);
+    await rejectsWith(injector.update!(handle, params()), (err) => {
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /the toxic is gone/);
+    });
+    assert.equal(toxi.proxies.get('redis')?.toxics.length, 0);
+  });
 });

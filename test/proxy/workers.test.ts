@@ -131,6 +131,18 @@ void describe('steadystate proxy --workers 2', () => {
     assert.equal(sumOf(await metrics(proxy.adminUrl), 'steadystate_proxy_window_open'), 0);
   });
 
+  void it('a fault ladder step (PATCH) is answered once every worker applied it', async () => {
+    const res = await postJson(`${proxy.adminUrl}/windows`, { id: 'w-ladder', deadline: inSeconds(60_000), errorRate: 1 });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const patched = await fetch(`${proxy.adminUrl}/windows/w-ladder`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 1 }) });
+    assert.equal(patched.status, 200);
+    // No worker still serves the first step's errors: every one got the new fault before the answer.
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => getOnNewConnection(proxy.listenUrl, experiment)));
+    assert.deepEqual(new Set(statuses), new Set([200]), statuses.join(','));
+    assert.ok((await workers(proxy.adminUrl)).every((w) => w.upToDate));
+    assert.equal((await fetch(`${proxy.adminUrl}/windows/w-ladder`, { method: 'DELETE' })).status, 204);
+  });
+
   void it('workers end a window at its deadline by themselves', async () => {
     const res = await postJson(`${proxy.adminUrl}/windows`, { id: 'w-deadline', deadline: inSeconds(300), errorRate: 1 });
     assert.equal(res.status, 201);

@@ -16,6 +16,7 @@ import { clockText, durationText, num, timeText } from './format.ts';
 import { htmlPage, pill, STATE_TONE, VERDICT_TONE } from './layout.ts';
 import { alertsSection } from './alerts-section.ts';
 import { guardrailsSection } from './guardrails-section.ts';
+import { ladderSection } from './ladder-section.ts';
 import { guardrailUnit, haltFigures } from '../guardrail-plot.ts';
 import { specSection, specView, type SpecView } from './spec-view.ts';
 import { metricsSection } from './metrics-section.ts';
@@ -46,6 +47,7 @@ export function renderReportMain(run: RunRecord, opts: HtmlReportOptions = {}): 
   return [
     '<main>',
     banner(run, time, opts.version, spec),
+    ladderSection(run.ladder),
     metricsSection(run, spec, time),
     numbersSection(run, spec),
     guardrailsSection(run, spec, time),
