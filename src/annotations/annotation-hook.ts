@@ -1,7 +1,7 @@
 /**
  * The run hook that turns a run's events into annotations: the window's
  * opening (a point), its close (the window as a region), and each ladder step
- * (`step.started` events with `data.index`). Posts run detached, each bounded
+ * (`ladder.step` events, `data.step`). Posts run detached, each bounded
  * by the configured timeout; a failure is logged and recorded on the run's
  * timeline (`annotation.failed`), never more. Before the run's end is
  * recorded the hook waits for the posts still in flight (each bounded).
@@ -98,9 +98,11 @@ export class AnnotationHook implements RunHook {
       const guardrail = typeof event.data?.guardrail === 'string' ? ` — guardrail "${event.data.guardrail}": ${typeof event.data.reason === 'string' ? event.data.reason : ''}` : '';
       return { ...base, kind: event.type, time: Date.parse(window.openedAt), timeEnd: window.closedAt ? Date.parse(window.closedAt) : at, title: `Fault window closed (${by}): ${this.info.experiment}`, text: `steadystate run ${run.id}: ${this.info.injector} fault window, closed by ${by}${guardrail}`, tags: [...tags, 'event:window.closed'], severity: halted ? 'warning' : 'info' };
     }
-    if (event.type === 'step.started') {
-      const index = typeof event.data?.index === 'number' ? event.data.index : undefined;
-      return { ...base, kind: event.type, time: at, title: `Fault step ${index ?? '?'}: ${this.info.experiment}`, text: `steadystate run ${run.id}: ${event.message}`, tags: [...tags, 'event:step.started', ...(index !== undefined ? [`step:${index}`] : [])], severity: 'info' };
+    // A fault ladder's step (ladder-driver.ts emits `ladder.step` with `data.step`, 0-based).
+    if (event.type === 'ladder.step' || event.type === 'step.started') {
+      const raw = event.data?.step ?? event.data?.index;
+      const index = typeof raw === 'number' ? raw : undefined;
+      return { ...base, kind: 'step.started', time: at, title: `Fault step ${index === undefined ? '?' : index + 1}: ${this.info.experiment}`, text: `steadystate run ${run.id}: ${event.message}`, tags: [...tags, 'event:step.started', ...(index !== undefined ? [`step:${index}`] : [])], severity: 'info' };
     }
     return undefined;
   }
