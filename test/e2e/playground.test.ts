@@ -70,12 +70,26 @@ function seconds(text: string): number {
   return Number(m[1]) * ({ ms: 0.001, s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2] as string]!;
 }
 
+interface FaultShape {
+  duration?: string;
+  stepDuration?: string;
+  steps?: { duration?: string }[];
+}
+
+/** The fault window's length: `duration`, or a ladder's steps (each its own `duration` or `stepDuration`). */
+function faultSeconds(doc: { spec?: { fault?: FaultShape } }): number {
+  const fault = doc.spec?.fault ?? {};
+  if (fault.duration !== undefined) return seconds(String(fault.duration));
+  assert.ok(fault.steps && fault.steps.length > 0, 'a fault has a duration or steps');
+  return fault.steps.reduce((s, step) => s + seconds(String(step.duration ?? fault.stepDuration)), 0);
+}
+
 async function readExamples(): Promise<Example[]> {
   const files = (await readdir(EXAMPLES)).filter((f) => /\.ya?ml$/.test(f)).sort();
   return Promise.all(
     files.map(async (file) => {
       const text = await readFile(join(EXAMPLES, file), 'utf8');
-      const faultS = seconds(String(parseDocument(text).getIn(['spec', 'fault', 'duration'])));
+      const faultS = faultSeconds(parseDocument(text).toJS() as { spec?: { fault?: FaultShape } });
       const shortened = faultS > LONG_FAULT_S;
       const header = (key: string): string | undefined => new RegExp(`^# ${key}: *([a-z_]+)`, 'm').exec(text)?.[1];
       const expect = header(shortened ? 'expect-short' : 'expect');
@@ -124,12 +138,19 @@ async function runExample(example: Example, on: Running, dir: string): Promise<R
     .replaceAll(`http://${PLAYGROUND_DEFAULTS.admin}`, on.ready.admin);
   const doc = parseDocument(text);
   if (example.shortened) {
-    doc.setIn(['spec', 'fault', 'duration'], `${MAX_FAULT_S}s`);
-    // validate refuses a fault too short for minSamples: ask for what the cut window can hold.
+    // A ladder is cut step by step (each step an equal share), a plain fault as a whole.
+    const steps = (doc.toJS() as { spec: { fault: FaultShape } }).spec.fault.steps;
+    const holdS = steps ? Math.floor(MAX_FAULT_S / steps.length) : MAX_FAULT_S;
+    if (steps) {
+      doc.setIn(['spec', 'fault', 'stepDuration'], `${holdS}s`);
+      steps.forEach((_, i) => doc.deleteIn(['spec', 'fault', 'steps', i, 'duration']));
+      doc.deleteIn(['spec', 'fault', 'duration']);
+    } else doc.setIn(['spec', 'fault', 'duration'], `${MAX_FAULT_S}s`);
+    // validate refuses a fault (or a ladder step) too short for minSamples: ask for what it can hold.
     const step = doc.getIn(['spec', 'source', 'step']);
     const stepS = seconds(typeof step === 'string' ? step : '1s');
     const minSamples = Number(doc.getIn(['spec', 'analysis', 'minSamples']) ?? 0);
-    if (minSamples > MAX_FAULT_S / stepS) doc.setIn(['spec', 'analysis', 'minSamples'], Math.floor(MAX_FAULT_S / stepS));
+    if (minSamples > holdS / stepS) doc.setIn(['spec', 'analysis', 'minSamples'], Math.floor(holdS / stepS));
   }
   const file = join(dir, example.file);
   await writeFile(file, doc.toString());

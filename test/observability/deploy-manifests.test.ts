@@ -134,7 +134,9 @@ test('the Dockerfile: multi-stage, non-root by uid, migrations and query library
   const bases = [...dockerfile.matchAll(/^FROM node:(\d+)-/gm)].map((m) => m[1]);
   assert.deepEqual(bases, ['24', '24']);
   assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^LTS_NODE_MAJOR=24$/m);
-  assert.match(dockerfile, /cp -r src\/store\/migrations dist\/store\//);
+  // The build (scripts/build.js) compiles and copies the SQL migrations beside the compiled store.
+  assert.match(dockerfile, /COPY scripts \.\/scripts\nRUN npm run build/);
+  assert.match(readFileSync(new URL('../../scripts/build.js', import.meta.url), 'utf8'), /cpSync\(`\$\{root\}src\/store\/migrations`, `\$\{root\}dist\/store\/migrations`/);
   assert.match(dockerfile, /^COPY --from=build \/app\/queries \.\/queries$/m);
   assert.match(dockerfile, /^USER 1000:1000$/m);
   assert.match(dockerfile, /^HEALTHCHECK .*\n\s+CMD .*\/healthz/m);
