@@ -292,16 +292,7 @@ export function createToxiproxyInjector(params: ToxiproxyParams, deps: InjectorD
     },
 
     /** A ladder's next step: Toxiproxy updates a toxic's toxicity and attributes in place (`POST /proxies/{p}/toxics/{t}`). */
-    async update(raw: InjectorHandle, stepParams: unknown, signal?: AbortSignal): Promise<void> {
-      const h = parseHandle(raw);
-      const step = toxiproxyParamsSchema.parse(stepParams);
-      const path = toxicPath(h.proxy, h.toxic);
-      const what = `${KIND} update POST ${redact(`${trimSlash(h.url)}${path}`)}`;
-      const a = await admin.call('POST', h.url, path, 'update', signal, { toxicity: step.toxicity, attributes: step.attributes });
-      // 404: the toxic is gone (removed by hand, or the reaper); a step must not add it back.
-      if (a.status === 404) throw new InjectorError(`${what}: HTTP 404${errorText(a.body)} (the toxic is gone)`, { retryable: false, code: 'injector_not_found' });
-      if (!ok(a.status)) throw httpError(what, a);
-    },
+    update: (raw, stepParams, signal) => updateToxic(admin, raw, stepParams, signal),
     close: (handle, signal) => admin.close(handle, signal),
     status: (handle, signal) => admin.status(handle, signal),
 
@@ -319,6 +310,18 @@ export function createToxiproxyInjector(params: ToxiproxyParams, deps: InjectorD
   return injector;
 }
 
+/** Change an open toxic in place (a ladder's step); a toxic that is gone is not added back. */
+async function updateToxic(admin: ReturnType<typeof toxiproxyAdmin>, raw: InjectorHandle, stepParams: unknown, signal?: AbortSignal): Promise<void> {
+  const h = parseHandle(raw);
+  const step = toxiproxyParamsSchema.parse(stepParams);
+  const path = toxicPath(h.proxy, h.toxic);
+  const what = `${KIND} update POST ${redact(`${trimSlash(h.url)}${path}`)}`;
+  const a = await admin.call('POST', h.url, path, 'update', signal, { toxicity: step.toxicity, attributes: step.attributes });
+  // 404: the toxic is gone (removed by hand, or the reaper); a step must not add it back.
+  if (a.status === 404) throw new InjectorError(`${what}: HTTP 404${errorText(a.body)} (the toxic is gone)`, { retryable: false, code: 'injector_not_found' });
+  if (!ok(a.status)) throw httpError(what, a);
+}
+
 /**
  * A Toxiproxy server seen only as a place our toxics live: lists and removes
  * them (for the reaper), opens nothing. Its `check` asks for `/version`.
@@ -332,16 +335,7 @@ export function toxiproxyServer(url: string, deps: InjectorDeps = {}): Injector 
       throw new InjectorError(`${KIND}: a server handle for the reaper cannot open faults`, { retryable: false, code: 'injector_unsupported' });
     },
     /** A ladder's next step: Toxiproxy updates a toxic's toxicity and attributes in place (`POST /proxies/{p}/toxics/{t}`). */
-    async update(raw: InjectorHandle, stepParams: unknown, signal?: AbortSignal): Promise<void> {
-      const h = parseHandle(raw);
-      const step = toxiproxyParamsSchema.parse(stepParams);
-      const path = toxicPath(h.proxy, h.toxic);
-      const what = `${KIND} update POST ${redact(`${trimSlash(h.url)}${path}`)}`;
-      const a = await admin.call('POST', h.url, path, 'update', signal, { toxicity: step.toxicity, attributes: step.attributes });
-      // 404: the toxic is gone (removed by hand, or the reaper); a step must not add it back.
-      if (a.status === 404) throw new InjectorError(`${what}: HTTP 404${errorText(a.body)} (the toxic is gone)`, { retryable: false, code: 'injector_not_found' });
-      if (!ok(a.status)) throw httpError(what, a);
-    },
+    update: (raw, stepParams, signal) => updateToxic(admin, raw, stepParams, signal),
     close: (handle, signal) => admin.close(handle, signal),
     status: (handle, signal) => admin.status(handle, signal),
     async check(signal?: AbortSignal): Promise<void> {
