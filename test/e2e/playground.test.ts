@@ -322,12 +322,14 @@ describe('steadystate playground runs every example to its expected end', { skip
       };
       const checkout = metric('p95-checkout');
       const browse = metric('p95-browse');
-      // 300 ms are injected on /checkout only: its p95 rises by most of that, its interval excludes
+      // 300 ms are injected on /checkout only: its p95 rises beyond the band, its interval excludes
       // no change, and /browse's moves by none of it. The verdict itself may be inconclusive: on a
       // loaded 2-core machine the p95 of 2 s windows of the slowed requests is spread out (7× the
       // control's, seen in CI-like runs), and the interval then reaches down to the 100 ms band.
       assert.ok(['fail', 'inconclusive'].includes(checkout.verdict), JSON.stringify(run.metrics));
-      assert.ok(checkout.effect > 0.2, `p95-checkout rose ${checkout.effect} s`);
+      // Beyond the 100 ms band; how far depends on where the proxy's histogram buckets (0.2, 0.3, 0.5 s)
+      // put the slowed requests: 0.175–0.47 s in the runs seen.
+      assert.ok(checkout.effect > 0.1, `p95-checkout rose ${checkout.effect} s`);
       assert.ok(checkout.ci[0] > 0, `p95-checkout's interval ${JSON.stringify(checkout.ci)} excludes no change`);
       assert.notEqual(browse.verdict, 'fail', JSON.stringify(run.metrics));
       assert.ok(Math.abs(browse.effect) < 0.1, `p95-browse moved ${browse.effect} s`);
