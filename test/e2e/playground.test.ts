@@ -322,13 +322,13 @@ describe('steadystate playground runs every example to its expected end', { skip
       };
       const checkout = metric('p95-checkout');
       const browse = metric('p95-browse');
-      // 300 ms are injected on /checkout only: its p95 rises beyond the band, its interval excludes
-      // no change, and /browse's moves by none of it. The verdict itself may be inconclusive: on a
-      // loaded 2-core machine the p95 of 2 s windows of the slowed requests is spread out (7× the
-      // control's, seen in CI-like runs), and the interval then reaches down to the 100 ms band.
+      // 400 ± 20 ms are injected on /checkout only: its p95 rises beyond the band, its interval
+      // excludes no change, and /browse's moves by none of it. Every slowed request lands in the
+      // proxy's 0.3–0.5 s bucket, so the experiment's p95 reads ~0.49 s in every window (at 300 ms
+      // the requests straddled the 0.3 s edge and the p95 jumped between 0.3 and 0.49 s, which once
+      // widened the interval down to -0.003 s in CI). The verdict may still be inconclusive on a
+      // machine so loaded that the proxy's own delay pushes requests past 0.5 s.
       assert.ok(['fail', 'inconclusive'].includes(checkout.verdict), JSON.stringify(run.metrics));
-      // Beyond the 100 ms band; how far depends on where the proxy's histogram buckets (0.2, 0.3, 0.5 s)
-      // put the slowed requests: 0.175–0.47 s in the runs seen.
       assert.ok(checkout.effect > 0.1, `p95-checkout rose ${checkout.effect} s`);
       assert.ok(checkout.ci[0] > 0, `p95-checkout's interval ${JSON.stringify(checkout.ci)} excludes no change`);
       assert.notEqual(browse.verdict, 'fail', JSON.stringify(run.metrics));
