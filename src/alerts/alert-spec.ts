@@ -15,6 +15,8 @@ const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 export const MAX_ALERT_EXPECTATIONS = 20;
+/** A bound on step numbers; the fault's own step count is checked against the spec (schema.ts). */
+const MAX_STEP_NUMBER = 100;
 /** Longest wait for alerts to resolve after the window closed: a run must end. */
 export const MAX_RESOLVE_WAIT_MS = 15 * 60_000;
 
@@ -50,11 +52,24 @@ const alertExpectation = z
     within: durationMs.refine((ms) => ms > 0, 'must be more than 0').optional(),
     /** Must stop firing at most this long after the window closed (watching goes on that long). */
     resolveWithin: durationMs.refine((ms) => ms > 0 && ms <= MAX_RESOLVE_WAIT_MS, `must be more than 0 and at most ${MAX_RESOLVE_WAIT_MS / 60_000}m`).optional(),
+    /**
+     * Fault-ladder steps (numbered from 1, as reports number them) on which the
+     * alert must fire within `within`; before the first of them it must stay
+     * quiet (a page at a level the team tolerates is a false page), after it
+     * it is not judged. Default: every step that ran.
+     */
+    steps: z
+      .array(z.number().int().min(1).max(MAX_STEP_NUMBER))
+      .min(1)
+      .max(MAX_STEP_NUMBER)
+      .refine((a) => new Set(a).size === a.length, 'each step once')
+      .optional(),
     /** Must not fire at all while the run watches. */
     never: z.literal(true).optional(),
   })
   .refine((e) => (e.within !== undefined) !== (e.never === true), { message: 'give either within (the alert must fire) or never: true (it must not)' })
-  .refine((e) => !(e.never && e.resolveWithin !== undefined), { message: 'resolveWithin applies to an alert that must fire', path: ['resolveWithin'] });
+  .refine((e) => !(e.never && e.resolveWithin !== undefined), { message: 'resolveWithin applies to an alert that must fire', path: ['resolveWithin'] })
+  .refine((e) => !(e.never && e.steps !== undefined), { message: 'steps applies to an alert that must fire (never: true holds on every step)', path: ['steps'] });
 
 export const expectSchema = z.strictObject({
   alerts: z.array(alertExpectation).min(1).max(MAX_ALERT_EXPECTATIONS),

@@ -85,6 +85,7 @@ function blank(e: AlertExpectation, verdict: AlertOutcome['verdict'], reason: st
     reason,
     ...(e.within !== undefined ? { withinMs: e.within } : {}),
     ...(e.resolveWithin !== undefined ? { resolveWithinMs: e.resolveWithin } : {}),
+    ...(e.steps ? { onSteps: e.steps } : {}),
     firedAt: null,
     delayMs: null,
     resolvedAt: null,
@@ -117,17 +118,39 @@ function judgeOne(e: AlertExpectation, input: EvaluateInput, promPolls: AlertPol
 
   const within = e.within ?? 0;
   const problems: string[] = [];
+  const unsure: string[] = [];
+  const label = (index: number): string => (input.steps.length > 1 || e.steps ? `step ${index + 1}: ` : '');
+  // Steps are numbered from 1 in the spec and in reports; `index` is 0-based.
+  const judged = e.steps ? new Set(e.steps.map((n) => n - 1)) : undefined;
+  const firstJudged = judged ? Math.min(...judged) : 0;
   out.steps = input.steps.map((step): AlertStepOutcome => {
     const seen = firing.find((f) => f.since !== undefined && f.at >= step.startedAt);
     const firedAt = seen?.since === undefined ? null : Math.max(seen.since, step.startedAt);
     const delayMs = firedAt === null ? null : firedAt - step.startedAt;
-    const ok = delayMs !== null && delayMs <= within;
-    if (!ok) {
-      const label = input.steps.length > 1 ? `step ${step.index}: ` : '';
-      problems.push(delayMs === null ? `${label}did not fire within ${seconds(within)}` : `${label}fired after ${seconds(delayMs)}, beyond ${seconds(within)}`);
+    const alreadyFiring = seen?.since !== undefined && seen.since < step.startedAt;
+    const outcome = { index: step.index, startedAt: iso(step.startedAt) as string, firedAt: iso(firedAt), delayMs, alreadyFiring };
+    if (judged && !judged.has(step.index)) {
+      if (step.index > firstJudged) return { ...outcome, verdict: 'pass', judged: false };
+      // Before the step it is expected on: it must stay quiet for the whole step.
+      const early = firing.find((f) => f.since !== undefined && f.since < (step.endedAt ?? input.until) && f.at >= step.startedAt);
+      if (!early) return { ...outcome, verdict: 'pass', judged: 'quiet' };
+      problems.push(`${label(step.index)}fired at ${iso(Math.max(early.since as number, step.startedAt))}, before step ${firstJudged + 1} where it is expected`);
+      return { ...outcome, verdict: 'fail', judged: 'quiet' };
     }
-    return { index: step.index, startedAt: iso(step.startedAt) as string, firedAt: iso(firedAt), delayMs, alreadyFiring: seen?.since !== undefined && seen.since < step.startedAt, verdict: ok ? 'pass' : 'fail' };
+    const ok = delayMs !== null && delayMs <= within;
+    if (!ok) problems.push(delayMs === null ? `${label(step.index)}did not fire within ${seconds(within)}` : `${label(step.index)}fired after ${seconds(delayMs)}, beyond ${seconds(within)}`);
+    return { ...outcome, verdict: ok ? 'pass' : 'fail', judged: 'fire' };
   });
+  if (judged) {
+    // The delay the team asks about is from the step it is expected on ("fired 41 s into the 1.5% step").
+    const ref = out.steps.find((st) => st.index === firstJudged);
+    out.firedAt = ref?.firedAt ?? null;
+    out.delayMs = ref?.delayMs ?? null;
+  }
+  // A step it is expected on that never ran (the ladder stopped below it): nothing can be said.
+  for (const index of judged ?? []) {
+    if (!input.steps.some((s) => s.index === index)) unsure.push(`step ${index + 1} did not run`);
+  }
 
   if (out.firedAt && input.closedAt !== undefined) {
     const after = firing.find((f) => f.at >= (input.closedAt as number) && f.since === undefined);
@@ -142,11 +165,24 @@ function judgeOne(e: AlertExpectation, input: EvaluateInput, promPolls: AlertPol
   if (out.firedAt && input.alertmanager && amPolls.length > 0 && !out.notifiedAt) problems.push('fired in Prometheus but never reached Alertmanager (active, unsilenced)');
   if (problems.length > 0) {
     out.verdict = 'fail';
-    out.reason = problems.join('; ');
+    out.reason = [...problems, ...unsure].join('; ');
+  } else if (unsure.length > 0) {
+    out.verdict = 'inconclusive';
+    out.reason = `${unsure.join('; ')}: not judged there${out.steps.some((st) => st.judged === 'fire') ? `; ${stepsFiredText(out.steps)}` : ''}`;
+  } else if (e.steps) {
+    out.reason = `${stepsFiredText(out.steps)}${out.steps.some((st) => st.judged === 'quiet') ? `; quiet before step ${firstJudged + 1}` : ''}${out.resolvedAt ? `; resolved ${seconds(out.resolveDelayMs ?? 0)} after the window closed` : ''}`;
   } else {
     out.reason = `fired ${seconds(out.delayMs ?? 0)} after the step began (bound ${seconds(within)})${out.resolvedAt ? `; resolved ${seconds(out.resolveDelayMs ?? 0)} after the window closed` : ''}`;
   }
   return out;
+}
+
+/** "fired 3.2s after step 2 began (bound 6.0s)", for the steps it was expected on. */
+function stepsFiredText(steps: readonly AlertStepOutcome[]): string {
+  return steps
+    .filter((st) => st.judged === 'fire' && st.delayMs !== null)
+    .map((st) => `fired ${seconds(st.delayMs as number)} after step ${st.index + 1} began${st.alreadyFiring ? ' (already firing)' : ''}`)
+    .join('; ');
 }
 
 export function seconds(ms: number): string {

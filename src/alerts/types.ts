@@ -42,6 +42,12 @@ export interface AlertStepOutcome {
   delayMs: number | null;
   alreadyFiring: boolean;
   verdict: AlertVerdict;
+  /**
+   * What this step was judged on: `fire` (it must fire within the bound),
+   * `quiet` (before the steps it is expected on: it must not fire), false
+   * (after them: not judged). Absent in results stored before `steps` existed.
+   */
+  judged?: 'fire' | 'quiet' | false;
 }
 
 export interface AlertOutcome {
@@ -52,9 +58,11 @@ export interface AlertOutcome {
   reason: string;
   withinMs?: number;
   resolveWithinMs?: number;
+  /** The steps (from 1) it must fire on, when the expectation names them (`steps` in the spec). */
+  onSteps?: number[];
   /** First firing seen while watching (ms precision from Prometheus's activeAt). */
   firedAt: string | null;
-  /** firedAt − the first step's start. */
+  /** firedAt − the first step's start (with `steps`: the first step it is expected on, and firedAt is from then on). */
   delayMs: number | null;
   /** First look after the window closed where it no longer fired (a poll's time: ± the interval). */
   resolvedAt: string | null;

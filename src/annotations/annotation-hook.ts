@@ -102,7 +102,7 @@ export class AnnotationHook implements RunHook {
     if (event.type === 'ladder.step' || event.type === 'step.started') {
       const raw = event.data?.step ?? event.data?.index;
       const index = typeof raw === 'number' ? raw : undefined;
-      return { ...base, kind: 'step.started', time: at, title: `Fault step ${index === undefined ? '?' : index + 1}: ${this.info.experiment}`, text: `steadystate run ${run.id}: ${event.message}`, tags: [...tags, 'event:step.started', ...(index !== undefined ? [`step:${index}`] : [])], severity: 'info' };
+      return { ...base, kind: 'step.started', time: at, title: `Fault step ${index === undefined ? '?' : index + 1}: ${this.info.experiment}`, text: `steadystate run ${run.id}: ${event.message}`, tags: [...tags, 'event:step.started', ...(index !== undefined ? [`step:${index + 1}`] : [])], severity: 'info' };
     }
     return undefined;
   }

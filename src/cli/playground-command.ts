@@ -7,6 +7,8 @@
  * started before it exits. Loopback addresses only: the playground's proxy
  * admin API opens faults for whoever reaches it.
  */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { type InputIssue, ValidationError } from '../lib/errors.ts';
@@ -34,6 +36,7 @@ export interface PlaygroundCliOptions {
   source?: 'prometheus' | 'scrape';
   rate: string;
   route: string[];
+  rules?: string[];
   json?: boolean;
 }
 
@@ -48,6 +51,7 @@ export function registerPlaygroundCommand(program: Command): void {
     .addOption(new Option('--source <kind>', 'a real Prometheus, or the embedded scrape source behind a Prometheus-compatible API (default: prometheus when installed)').choices(['prometheus', 'scrape']))
     .option('--rate <n>', `requests per second, half POST /checkout and half GET /browse (at most ${MAX_RATE})`, String(PLAYGROUND_DEFAULTS.rate))
     .option('--route <pattern...>', "path patterns for the proxy's route label", [...PLAYGROUND_DEFAULTS.routes])
+    .option('--rules <file...>', "Prometheus alerting/recording rule files to load (e.g. examples/rules/checkout-burn-rate.yml), for spec.expect.alerts; needs a real Prometheus")
     .option('--json', 'print one JSON line with the addresses and child pids once ready (the guide goes to stderr)')
     .action(async (opts: PlaygroundCliOptions) => {
       process.exitCode = await playgroundCommand(opts);
@@ -81,6 +85,17 @@ export async function playgroundCommand(opts: PlaygroundCliOptions): Promise<num
   if (opts.route.length > MAX_ROUTES || new Set(opts.route).size !== opts.route.length) {
     issues.push({ path: '--route', message: `at most ${MAX_ROUTES} patterns, each once` });
   }
+  const rules: Record<string, string> = {};
+  for (const file of opts.rules ?? []) {
+    const name = basename(file);
+    if (rules[name] !== undefined) issues.push({ path: '--rules', message: `two rule files named ${name}` });
+    try {
+      rules[name] = await readFile(file, 'utf8');
+    } catch (err) {
+      issues.push({ path: '--rules', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+  }
+  if (opts.rules?.length && opts.source === 'scrape') issues.push({ path: '--rules', message: 'rule files need a real Prometheus (--source prometheus); the scrape source evaluates no rules' });
   if (issues.length > 0) throw new ValidationError(issues);
 
   // With --json stdout carries the one JSON line only; the guide goes to stderr.
@@ -96,7 +111,7 @@ export async function playgroundCommand(opts: PlaygroundCliOptions): Promise<num
   try {
     // Loaded here: the proxy, Prometheus and the scrape source are not every command's business.
     const { startPlayground } = await import('../demo/playground.ts');
-    playground = await startPlayground({ shop, listen, admin, prometheus, source: opts.source, rate, routes: opts.route, say: (l) => guide(`playground: ${l}`) });
+    playground = await startPlayground({ shop, listen, admin, prometheus, source: opts.source, rate, routes: opts.route, ...(opts.rules?.length ? { rules } : {}), say: (l) => guide(`playground: ${l}`) });
     void playground.loadExited.then(() => stopRequested?.('SIGTERM'));
     if (opts.json) {
       const { shopUrl, listenUrl, adminUrl, source, backend, pids } = playground;

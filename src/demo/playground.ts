@@ -37,6 +37,8 @@ export interface PlaygroundOptions {
   source?: 'prometheus' | 'scrape' | undefined;
   rate: number;
   routes: string[];
+  /** Rule files for Prometheus (name → text); refused with the scrape source, which evaluates none. */
+  rules?: Readonly<Record<string, string>>;
   /** Called with a line of progress (the CLI prints it). */
   say?: (line: string) => void;
 }
@@ -79,6 +81,7 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
   const say = opts.say ?? (() => undefined);
   const binary = opts.source === 'scrape' ? undefined : findBinary('prometheus', PROMETHEUS_DEFAULT_PATH);
   if (opts.source === 'prometheus' && !binary) throw new ConfigError('--source prometheus: no prometheus binary at /usr/bin/prometheus nor on PATH');
+  if (opts.rules && !binary) throw new ConfigError('--rules: rule files need a real Prometheus, and none is installed at /usr/bin/prometheus nor on PATH (the scrape source evaluates no rules)');
   const seen = new Map<string, string>();
   for (const [flag, at] of [['--shop', opts.shop], ['--listen', opts.listen], ['--admin', opts.admin], ['--prometheus', opts.prometheus]] as const) {
     const key = `${at.host}:${at.port}`;
@@ -125,13 +128,14 @@ export async function startPlayground(opts: PlaygroundOptions): Promise<Playgrou
         binary,
         jobName: 'playground',
         listen: opts.prometheus,
+        ...(opts.rules ? { ruleFiles: opts.rules } : {}),
       });
       stops.push({ stage: 'front', stop: () => prom.stop() });
       await prom.waitForTargetsUp(20_000);
       backend = 'prometheus';
       sourceUrl = prom.url;
       prometheusPid = prom.pid;
-      say(`Prometheus (${binary}) at ${prom.url}, scraping both every 1 s`);
+      say(`Prometheus (${binary}) at ${prom.url}, scraping both every 1 s${opts.rules ? `, rules: ${Object.keys(opts.rules).join(', ')}` : ''}`);
     } else {
       const config = { kind: 'scrape', targets: [`${shop.url}/metrics`, `${proxy.adminUrl}/metrics`], step: '1s', job: 'playground' };
       const scrape: MetricSource & { close?: () => Promise<void> } = createMetricSource(config);

@@ -3,7 +3,7 @@
  * line per expectation — what was expected, what happened, how long it took.
  */
 import { seconds } from '../alerts/evaluate.ts';
-import type { AlertOutcome, AlertsResult } from '../alerts/types.ts';
+import type { AlertOutcome, AlertsResult, AlertStepOutcome } from '../alerts/types.ts';
 import { escapeMarkdown, markdownCode } from './escape.ts';
 
 const MARK: Record<string, string> = { pass: '✅', fail: '❌', inconclusive: '❔' };
@@ -17,9 +17,15 @@ export function alertsCombination(alerts: AlertsResult): string {
 
 export function expectationText(a: AlertOutcome): string {
   if (a.expect === 'never') return 'never fires';
-  const parts = [`fires within ${seconds(a.withinMs ?? 0)}`];
+  const parts = [`fires within ${seconds(a.withinMs ?? 0)}${a.onSteps ? ` of step${a.onSteps.length > 1 ? 's' : ''} ${a.onSteps.join(', ')} (quiet before)` : ''}`];
   if (a.resolveWithinMs !== undefined) parts.push(`resolves within ${seconds(a.resolveWithinMs)}`);
   return parts.join(', ');
+}
+
+/** A step's verdict, or that it was not judged (after the steps the alert is expected on). */
+export function stepVerdictText(s: AlertStepOutcome): string {
+  if (s.judged === false) return 'not judged';
+  return s.judged === 'quiet' ? `${s.verdict} (must stay quiet)` : s.verdict;
 }
 
 export function delayText(ms: number | null): string {
@@ -42,7 +48,7 @@ export function alertsMarkdown(alerts: AlertsResult): string[] {
   for (const a of alerts.alerts) {
     lines.push(`- **${escapeMarkdown(a.name)}**: ${escapeMarkdown(a.reason)}`);
     if (a.steps.length > 1) {
-      for (const s of a.steps) lines.push(`  - step ${s.index} (from ${s.startedAt}): ${s.verdict}, ${s.firedAt ? `fired after ${delayText(s.delayMs)}${s.alreadyFiring ? ' (already firing)' : ''}` : 'did not fire'}`);
+      for (const s of a.steps) lines.push(`  - step ${s.index + 1} (from ${s.startedAt}): ${stepVerdictText(s)}, ${s.firedAt ? `fired after ${delayText(s.delayMs)}${s.alreadyFiring ? ' (already firing)' : ''}` : 'did not fire'}`);
     }
   }
   lines.push('');

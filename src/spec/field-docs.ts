@@ -118,6 +118,7 @@ const CORE: Record<string, FieldDoc> = {
   'spec.expect.alerts[].labels': { description: 'Equality matchers on the alert\'s labels.', example: '{ severity: page }' },
   'spec.expect.alerts[].within': { description: 'The alert must be firing at most this long after each step (the whole window without a ladder) began; the firing time is Prometheus\'s activeAt plus the rule\'s `for`.', unit: DURATION, example: '5m' },
   'spec.expect.alerts[].resolveWithin': { description: 'The alert must stop firing at most this long after the window closed; the run watches that long at most.', unit: DURATION, example: '10m' },
+  'spec.expect.alerts[].steps': { description: 'Fault-ladder steps (numbered from 1) on which the alert must fire within `within`; before the first it must stay quiet, after it it is not judged; a named step the ladder did not reach makes the expectation inconclusive. Default: every step that ran.', example: '[3]' },
   'spec.expect.alerts[].never': { description: 'The alert must not fire (in Prometheus, nor active in Alertmanager) while the run watches.', example: 'true' },
   'spec.expect.prometheus': { description: 'Where the alerting rules are read (`GET /api/v1/rules?type=alert`). Default: `spec.source` when it is Prometheus.', example: '{ url: "http://prometheus:9090" }' },
   'spec.expect.prometheus.url': { description: 'Base URL of Prometheus; allowed by STEADYSTATE_ALLOWED_HOSTS.', example: '"http://prometheus:9090"' },

@@ -331,6 +331,12 @@ export const experimentSchema = z
         issue(['spec', 'fault', 'steps', step.index], `is held ${step.duration / 1000}s: ${possible} samples per group at step ${spec.source.step}ms, below minSamples ${least}; each step is judged on its own samples`);
       }
     }
+    const ladderSteps = spec.fault.steps?.length ?? 1;
+    spec.expect?.alerts.forEach((a, i) => {
+      (a.steps ?? []).forEach((n, j) => {
+        if (n > ladderSteps) issue(['spec', 'expect', 'alerts', i, 'steps', j], `step ${n}, but the fault has ${ladderSteps} step${ladderSteps === 1 ? '' : 's'}`);
+      });
+    });
     if (spec.expect && !spec.expect.prometheus && spec.source.kind !== 'prometheus') {
       issue(['spec', 'expect', 'prometheus'], `needed: the alerting rules are read from a Prometheus, and spec.source is ${spec.source.kind}`);
     }

@@ -85,7 +85,37 @@ test('per step over a ladder: each step has its own delay; one slow step fails t
   assert.equal(s[2]?.alreadyFiring, true);
   assert.equal(s[2]?.delayMs, 0);
   assert.equal(r.verdict, 'fail');
-  assert.match(r.reason, /step 0: fired after 12s, beyond 5\.0s/);
+  assert.match(r.reason, /step 1: fired after 12s, beyond 5\.0s/, 'steps are numbered from 1, as the reports number them');
+});
+
+test('steps: fires on the steps named (from 1), quiet before them, not judged after; a named step that never ran is inconclusive', () => {
+  const three = [
+    { index: 0, startedAt: T0, endedAt: T0 + 10_000 },
+    { index: 1, startedAt: T0 + 10_000, endedAt: T0 + 20_000 },
+    { index: 2, startedAt: T0 + 20_000, endedAt: T0 + 30_000 },
+  ];
+  const run = (steps: typeof three, at: (t: number) => ObservedAlert[], expected: number[]) =>
+    evaluateAlerts(base({ steps, closedAt: (steps.at(-1)?.endedAt ?? 0), until: T0 + 35_000, expectations: [{ name: 'Burn', within: 5_000, steps: expected }], polls: polls(0, 35_000, at) }));
+  // Quiet in step 1, fires 2 s into step 2, keeps firing in step 3: "fires on step 2".
+  const onTwo = run(three, (t) => (t >= 12_000 && t < 31_000 ? [firing('Burn', T0 + 12_000)] : []), [2]);
+  assert.equal(onTwo.verdict, 'pass', onTwo.reason);
+  const a = onTwo.alerts[0];
+  assert.deepEqual(a?.steps.map((x) => [x.verdict, x.judged]), [['pass', 'quiet'], ['pass', 'fire'], ['pass', false]]);
+  assert.equal(a?.delayMs, 2_000, 'the delay is from the step it is expected on');
+  assert.deepEqual(a?.onSteps, [2]);
+  assert.match(a?.reason ?? '', /fired 2\.0s after step 2 began; quiet before step 2/);
+  // The same alert expected on step 3 only: it fired in step 2, a level the team tolerates → fail.
+  const onThree = run(three, (t) => (t >= 12_000 && t < 31_000 ? [firing('Burn', T0 + 12_000)] : []), [3]);
+  assert.equal(onThree.verdict, 'fail');
+  assert.match(onThree.reason, /step 2: fired at .*, before step 3 where it is expected/);
+  // Not firing on step 2 where it is expected → fail, naming the step.
+  const silent = run(three, () => [], [2, 3]);
+  assert.equal(silent.verdict, 'fail');
+  assert.match(silent.reason, /step 2: did not fire within 5\.0s; step 3: did not fire within 5\.0s/);
+  // The ladder stopped after step 2: step 3 never ran; what ran held → inconclusive, not pass.
+  const stopped = run(three.slice(0, 2), (t) => (t >= 12_000 && t < 21_000 ? [firing('Burn', T0 + 12_000)] : []), [2, 3]);
+  assert.equal(stopped.alerts[0]?.verdict, 'inconclusive', stopped.reason);
+  assert.match(stopped.reason, /step 3 did not run/);
 });
 
 test('no answer from the alerts API → inconclusive, never pass', () => {
@@ -121,6 +151,10 @@ test('spec: within xor never; a non-Prometheus source needs expect.prometheus', 
   assert.ok(!both.ok && both.issues.some((i) => /either within/.test(i.message)));
   const neither = spec({ alerts: [{ name: 'A' }] });
   assert.ok(!neither.ok);
+  const pastTheLadder = spec({ alerts: [{ name: 'A', within: '5m', steps: [2] }] });
+  assert.ok(!pastTheLadder.ok && pastTheLadder.issues.some((i) => i.path === 'spec.expect.alerts[0].steps[0]' && /the fault has 1 step$/.test(i.message)), JSON.stringify(!pastTheLadder.ok && pastTheLadder.issues));
+  const neverOnSteps = spec({ alerts: [{ name: 'A', never: true, steps: [1] }] });
+  assert.ok(!neverOnSteps.ok && neverOnSteps.issues.some((i) => /steps applies to an alert that must fire/.test(i.message)));
   const dd = spec({ alerts: [{ name: 'A', within: '5m' }] }, { kind: 'datadog', site: 'datadoghq.com' });
   assert.ok(!dd.ok && dd.issues.some((i) => i.path.includes('expect.prometheus')), JSON.stringify(!dd.ok && dd.issues));
   const inline = spec({ alerts: [{ name: 'A', within: '5m' }], alertmanager: { url: 'http://user:pw@127.0.0.1:9093' } });
