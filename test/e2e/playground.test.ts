@@ -42,6 +42,7 @@ const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 /** Examples whose fault lasts longer than LONG_FAULT_S run with it cut to MAX_FAULT_S. */
 const LONG_FAULT_S = 60;
 const MAX_FAULT_S = 30;
+const RULES = fileURLToPath(new URL('../../examples/rules/checkout-burn-rate.yml', import.meta.url));
 /**
  * Playgrounds side by side: each is ~0.4 of a core at 400 req/s. Measured on a shared 2-core machine:
  * 2 lanes 115 s, every example as expected; 3 lanes 153 s and 4 lanes 91 s, but with the A/A's p95
@@ -108,7 +109,8 @@ async function readExamples(): Promise<Example[]> {
 async function startPlayground(): Promise<Running> {
   const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const [shop, listen, admin, prom] = ports.map((p) => `127.0.0.1:${p}`) as [string, string, string, string];
-  const child = spawn(process.execPath, [BIN, 'playground', '--json', '--shop', shop, '--listen', listen, '--admin', admin, '--prometheus', prom], {
+  // The alert rules shipped beside the examples, as the SLO rehearsal ladder's header tells a user to load them.
+  const child = spawn(process.execPath, [BIN, 'playground', '--json', '--shop', shop, '--listen', listen, '--admin', admin, '--prometheus', prom, '--rules', RULES], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr: string[] = [];
@@ -147,6 +149,10 @@ async function runExample(example: Example, on: Running, dir: string): Promise<R
       steps.forEach((_, i) => doc.deleteIn(['spec', 'fault', 'steps', i, 'duration']));
       doc.deleteIn(['spec', 'fault', 'duration']);
     } else doc.setIn(['spec', 'fault', 'duration'], `${MAX_FAULT_S}s`);
+    // Alert rules over 30 s and 1 m windows cannot fire within a step cut to seconds, and the run would
+    // watch for them up to a minute past the window: the cut run is judged on its metrics only (the
+    // rules' loading is checked on every lane).
+    doc.deleteIn(['spec', 'expect']);
     // validate refuses a fault (or a ladder step) too short for minSamples: ask for what it can hold.
     const step = doc.getIn(['spec', 'source', 'step']);
     const stepS = seconds(typeof step === 'string' ? step : '1s');
@@ -216,6 +222,27 @@ describe('examples/ use the playground defaults', () => {
   });
 });
 
+describe('--rules', () => {
+  test('an unreadable rule file, or rules with the scrape source, is exit 64 naming --rules, nothing started', async () => {
+    for (const args of [['--rules', '/nonexistent/burn.yml'], ['--rules', RULES, '--source', 'scrape']]) {
+      const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+      const child = spawn(
+        process.execPath,
+        [BIN, 'playground', '--shop', `127.0.0.1:${ports[0]}`, '--listen', `127.0.0.1:${ports[1]}`, '--prometheus', `127.0.0.1:${ports[2]}`, '--admin', `127.0.0.1:${ports[3]}`, ...args],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr?.on('data', (c: Buffer) => (stderr += String(c)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      clearTimeout(timer);
+      assert.equal(code, 64, stderr);
+      assert.match(stderr, /--rules: (cannot read \/nonexistent\/burn\.yml: ENOENT|rule files need a real Prometheus)/);
+      assert.ok(await portFree(`127.0.0.1:${ports[0]}`), 'nothing was started');
+    }
+  });
+});
+
 describe('a taken port is a clear error', () => {
   test('exit 64 naming the flag, nothing started', async () => {
     const holder = createServer();
@@ -257,6 +284,12 @@ describe('steadystate playground runs every example to its expected end', { skip
     const n = Math.min(MAX_LANES, examples.length);
     lanes.push(...(await Promise.all(Array.from({ length: n }, () => startPlayground()))));
     achieved.push(...(await Promise.all(lanes.map((l) => loadRate(l.ready.source.url)))));
+    // --rules reached Prometheus: the alerting rules the SLO rehearsal ladder expects are there.
+    for (const l of lanes) {
+      const body = (await (await fetch(`${l.ready.source.url}/api/v1/rules?type=alert`)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
+      const names = body.data.groups.flatMap((g) => g.rules.map((r) => r.name)).sort();
+      assert.deepEqual(names, ['CheckoutErrorBudgetBurnFast', 'CheckoutErrorBudgetBurnSlow'], 'the rules of examples/rules/ are loaded');
+    }
     // Longest first, each to the lane with the least work: the test lasts about as long as its longest lane.
     const work = lanes.map(() => ({ s: 0, queue: [] as Example[] }));
     // A run takes its fault's duration and ~15 s more; a halt, a few seconds.
