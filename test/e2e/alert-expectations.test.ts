@@ -6,9 +6,14 @@
  * must never fire — sending to an Alertmanager-shaped server, and
  * `steadystate run` (the CLI, spawned) with annotations going to Grafana- and
  * Datadog-shaped servers:
- *   30% errors for the experiment group → the fast burn fires (delay named),
- *     resolves after the window, reaches Alertmanager; the control alert stays
- *     quiet → alerts: pass, beside the metrics' verdict
+ *   a three-step error ladder 0.1% → 90% → 99% on the experiment group
+ *     (issue #17's done-when): the good-answer rate tolerates 0.1% and drops
+ *     at 90%, so the ladder stops after step 2 and the window closes (the
+ *     proxy serves no fault afterwards); the fast burn stays quiet on step 1,
+ *     fires on step 2 (delay named from that step), resolves after the window,
+ *     reaches Alertmanager; the control alert stays quiet → alerts: pass,
+ *     beside the metrics' verdict (failed); Grafana and Datadog get the open,
+ *     each step and the close
  *   no fault, the fast burn expected within 4 s, onFail: fail → alerts: fail, run failed (exit 1)
  */
 import assert from 'node:assert/strict';
@@ -130,15 +135,20 @@ describe('alert expectations on a real Prometheus with a rule file', { skip: pro
     E2E_DD_KEY: DD_KEY,
   });
 
-  async function run(name: string, fault: object, expect: object, duration: string): Promise<{ code: number | null; run: any; out: string; md: string; html: string }> {
+  /** `fault`: the proxy's params, or a ladder (`{ steps, stopAt }`); `duration` is left out for a ladder. */
+  async function run(name: string, fault: object, expect: object, duration?: string): Promise<{ code: number | null; run: any; out: string; md: string; html: string }> {
+    const ladder = 'steps' in fault;
     const spec = {
       apiVersion: 'steadystate.dev/v1alpha1',
       kind: 'Experiment',
       metadata: { name, service: 'shop', environment: 'test' },
       spec: {
         source: { kind: 'prometheus', url: prom.url, step: '1s' },
-        steadyState: [{ name: 'rps', query: 'sum(rate(steadystate_proxy_requests_total{group="$group"}[3s]))', direction: 'decrease', tolerance: '50%', minSamples: 5 }],
-        fault: { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration },
+        // Requests answered without a 5xx: injected errors take them away.
+        steadyState: [{ name: 'ok-rps', query: 'sum(rate(steadystate_proxy_requests_total{group="$group",code!~"5.."}[2s]))', direction: 'decrease', tolerance: '50%', minSamples: 5 }],
+        fault: ladder
+          ? { injector: 'http-proxy', params: { admin: proxy.adminUrl }, ...fault }
+          : { injector: 'http-proxy', params: { admin: proxy.adminUrl, ...fault }, duration },
         analysis: { interval: '1s', minSamples: 5, settle: '1s' },
         expect,
       },
@@ -158,30 +168,48 @@ describe('alert expectations on a real Prometheus with a rule file', { skip: pro
     return { code: result.code, run: r, out: result.stdout + result.stderr, md, html };
   }
 
-  test('30% errors: the fast burn fires (delay named), resolves, reaches Alertmanager; the control alert stays quiet → alerts: pass', async () => {
+  test('a three-step error ladder 0.1% → 90% → 99%: stops at step 2, names 0.1% as tolerated; the fast burn is quiet on step 1 and fires on step 2 (delay named), resolves, reaches Alertmanager; the control alert stays quiet', async () => {
     const { code, run: r, out, md, html } = await run(
       'burn',
-      { errorRate: '30%' },
+      // 0.1% is far below the rule's 1.44% (14.4 × 0.1%): 0.2 expected errors in a 3 s window of ~225 requests.
+      // Step 1 is held 20 s: about nine independent 2 s windows, so that its interval (Bonferroni over
+      // three steps) can rule out a 50% drop on a loaded machine (with four windows, 12 s, a run on a loaded machine gave
+      // −720%…+150%). A 90% drop needs less: step 2 is held 12 s.
+      { steps: [{ errorRate: '0.1%', duration: '20s' }, { errorRate: '90%', duration: '12s' }, { errorRate: '99%', duration: '8s' }], stopAt: 'fail' },
       {
         alerts: [
-          { name: 'ErrorBudgetBurnFast', labels: { severity: 'page' }, within: '6s', resolveWithin: '20s' },
+          { name: 'ErrorBudgetBurnFast', labels: { severity: 'page' }, within: '6s', resolveWithin: '20s', steps: [2] },
           { name: 'ControlGroupErrors', never: true },
         ],
         alertmanager: { url: am.url, headers: { Authorization: { fromEnv: 'E2E_AM_TOKEN' } } },
         interval: '1s',
       },
-      '8s',
     );
-    const detail = `${JSON.stringify(r.alerts, null, 2)}\n${out}\n${prom.logs().slice(-2000)}`;
+    const detail = `${JSON.stringify({ alerts: r.alerts, ladder: r.ladder, metrics: r.metrics }, null, 2)}\n${out}\n${prom.logs().slice(-2000)}`;
     assert.ok(r.alerts, `no alerts in the --json summary: ${detail}`);
     assert.equal(r.alerts.verdict, 'pass', detail);
-    // The run's state is the metrics' verdict (onFail: report): alerts never change it here.
-    assert.ok(['passed', 'failed', 'inconclusive'].includes(r.state), detail);
-    assert.equal(code, { passed: 0, failed: 1, inconclusive: 3 }[r.state as string]);
+    // The ladder: step 1 tolerated, step 2 harmed the KPI (90% fewer good answers), step 3 never ran.
+    assert.equal(r.state, 'failed', detail);
+    assert.equal(code, 1);
+    assert.deepEqual(r.ladder.steps.map((s: any) => [s.verdict, s.startedAt !== null]), [['pass', true], ['fail', true], [null, false]], detail);
+    assert.equal(r.ladder.stopped?.by, 'fail', detail);
+    assert.equal(r.ladder.doseResponse.highestTolerated?.label, 'errorRate=0.1%', detail);
+    assert.equal(r.ladder.doseResponse.firstHarmed?.label, 'errorRate=90%', detail);
+    assert.equal(r.ladder.steps[1].endedAt, r.window.closedAt, 'the window closed when step 2 ended');
+    // The proxy serves no fault afterwards: its window is closed and experiment users get no 503.
+    const view = (await (await fetch(`${proxy.adminUrl}/windows/${encodeURIComponent(r.id)}`)).json()) as { state: string };
+    assert.equal(view.state, 'closed');
+    const afterwards = await runLoad({ url: proxy.listenUrl, paths: [{ path: '/browse', weight: 1 }], ratePerSecond: 100, durationMs: 1_000, users: 100_000, stickyHeader: 'x-user-id' });
+    assert.ok(afterwards.sent >= 50, `sent ${afterwards.sent}`);
+    assert.equal(afterwards.byStatus['503'] ?? 0, 0, JSON.stringify(afterwards.byStatus));
+
     const fast = r.alerts.alerts.find((a: any) => a.name === 'ErrorBudgetBurnFast');
     assert.equal(fast.verdict, 'pass', detail);
+    assert.deepEqual(fast.steps.map((s: any) => [s.index, s.judged, s.verdict]), [[0, 'quiet', 'pass'], [1, 'fire', 'pass']], detail);
+    // The delay is counted from step 2's start, and it fired after step 2 began.
     assert.ok(fast.delayMs > 0 && fast.delayMs <= 6_000, `delay ${fast.delayMs}`);
-    assert.ok(Date.parse(fast.firedAt) > Date.parse(r.window.openedAt));
+    assert.ok(Date.parse(fast.firedAt) > Date.parse(r.ladder.steps[1].startedAt), detail);
+    assert.match(fast.reason, /after step 2 began; quiet before step 2/);
     assert.ok(fast.resolvedAt && Date.parse(fast.resolvedAt) >= Date.parse(r.window.closedAt), detail);
     assert.ok(fast.notifiedAt, `never seen in Alertmanager: ${detail}`);
     const quiet = r.alerts.alerts.find((a: any) => a.name === 'ControlGroupErrors');
@@ -191,8 +219,11 @@ describe('alert expectations on a real Prometheus with a rule file', { skip: pro
     assert.equal(am.posted('ErrorBudgetBurnFast')?.labels.severity, 'page');
     assert.equal(am.posted('ControlGroupErrors'), undefined);
 
-    // The reports name the delay.
+    // The reports name the highest level tolerated, the step the alert fired on and its delay.
     const delay = `${(fast.delayMs / 1000).toFixed(1)}s`;
+    const mdText = md.replaceAll('\\', ''); // Markdown escapes . ( ) -
+    assert.match(mdText, /Highest level tolerated: errorRate=0\.1% \(step 1\)/);
+    assert.match(mdText, /fired [0-9.]+s after step 2 began/);
     assert.match(md, /## Alerts: ✅ pass/);
     assert.ok(md.includes(`| ${delay} |`), `markdown lacks the delay ${delay}:\n${md}`);
     assert.match(html, /alerts: pass/);
@@ -209,19 +240,25 @@ describe('alert expectations on a real Prometheus with a rule file', { skip: pro
       assert.equal(g.query.get('active'), 'true');
     }
 
-    // Annotations: the window's opening (a point) and its close (a region), tagged with the experiment and the run.
+    // Annotations: the window's opening (a point), each step that ran (points, tagged step:N from 1), and
+    // the close (a region), tagged with the experiment and the run.
     const notes = grafana.sent('POST', '/api/annotations').map((q) => ({ q, body: JSON.parse(q.body) }));
     const mine = notes.filter((n) => n.body.tags.includes(`run:${r.id}`));
-    assert.equal(mine.length, 2, JSON.stringify(notes.map((n) => n.body)));
+    const byEvent = (e: string) => mine.filter((n) => n.body.tags.includes(`event:${e}`));
+    assert.equal(byEvent('window.opened').length, 1, JSON.stringify(notes.map((n) => n.body)));
+    assert.deepEqual(byEvent('step.started').map((n) => n.body.tags.find((t: string) => t.startsWith('step:'))).sort(), ['step:1', 'step:2']);
+    assert.equal(mine.length, 4, JSON.stringify(mine.map((n) => n.body)));
     for (const { q, body } of mine) {
       assert.equal(q.headers.authorization, `Bearer ${GRAFANA_TOKEN}`);
       assert.ok(body.tags.includes('experiment:burn') && body.tags.includes('steadystate'));
-      assert.equal(body.time, Date.parse(r.window.openedAt));
     }
-    const region = mine.find((n) => n.body.timeEnd !== undefined);
+    assert.equal(byEvent('window.opened')[0]?.body.time, Date.parse(r.window.openedAt));
+    const region = byEvent('window.closed')[0];
+    assert.equal(region?.body.time, Date.parse(r.window.openedAt));
     assert.equal(region?.body.timeEnd, Date.parse(r.window.closedAt));
+    assert.equal(byEvent('step.started').find((n) => n.body.tags.includes('step:2'))?.body.time, Date.parse(r.ladder.steps[1].startedAt));
     const events = datadog.sent('POST', '/api/v1/events').map((q) => ({ q, body: JSON.parse(q.body) })).filter((e) => e.body.tags.includes(`run:${r.id}`));
-    assert.equal(events.length, 2);
+    assert.equal(events.length, 4);
     for (const { q, body } of events) {
       assert.equal(q.headers['dd-api-key'], DD_KEY);
       assert.equal(body.aggregation_key, r.id);
