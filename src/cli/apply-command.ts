@@ -11,7 +11,6 @@
  */
 import { extname } from 'node:path';
 import type { Command } from 'commander';
-import { parseExperiment } from '../spec/load.ts';
 import { ApiError } from './client.ts';
 import { EXIT_BAD_INPUT } from './exit-codes.ts';
 import { connect, exitCodeOf, SERVER_HELP, streams, type CliIo } from './service-context.ts';
@@ -43,6 +42,7 @@ export async function applyCommand(opts: { filename: string[]; server?: string; 
     const { out, err } = streams(io);
     // validate-command brings the spec checks and their adapters: loaded when a command needs them.
     const { formatIssue, readSpecFile } = await import('./validate-command.ts');
+    const { parseExperiment } = await import('../spec/load.ts');
     const prepared: Prepared[] = [];
     let bad = false;
     for (const file of opts.filename) {

@@ -14,7 +14,6 @@ import { Option } from 'commander';
 import { type InputIssue, ValidationError } from '../lib/errors.ts';
 import { MAX_RATE } from '../demo/load-generator.ts';
 import type { Playground } from '../demo/playground.ts';
-import { MAX_ROUTES, routePatternProblem } from '../proxy/routes.ts';
 import type { HostPort } from '../proxy/fault-proxy.ts';
 
 /** The ports examples/ use; every doc names the same (README, docs/cli.md, docs/injectors/http-proxy.md). */
@@ -65,6 +64,7 @@ function isLoopback(host: string): boolean {
 export async function playgroundCommand(opts: PlaygroundCliOptions): Promise<number> {
   // Loaded here, not at the top: program.ts registers this command for every CLI start.
   const { parseHostPort } = await import('../proxy/command.ts');
+  const { MAX_ROUTES, routePatternProblem } = await import('../proxy/routes.ts');
   const issues: InputIssue[] = [];
   const address = (flag: string, value: string): HostPort => {
     const hp = parseHostPort(value);

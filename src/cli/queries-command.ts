@@ -8,9 +8,6 @@
  * rest) or when `show` cannot render.
  */
 import type { Command } from 'commander';
-import { EXIT_BAD_INPUT } from '../engine/types.ts';
-import { defaultQueryLibrary, type QueryLibrary, type QueryTemplate, type TemplateVar } from '../queries/library.ts';
-import { renderFromLibrary } from '../queries/render.ts';
 
 export function registerQueriesCommand(program: Command): void {
   const queries = program.command('queries').description('the query template library (SLIs and business KPIs for each backend)');
@@ -19,7 +16,9 @@ export function registerQueriesCommand(program: Command): void {
     .command('list')
     .description('list the templates with their variables; directories: $STEADYSTATE_QUERY_DIRS, then the built-in queries/')
     .option('--json', 'print one JSON object')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      // Loaded here: the library reads and checks every template file; other commands need none of it.
+      const { defaultQueryLibrary, listQueries } = await import('./queries-run.ts');
       process.exitCode = listQueries(defaultQueryLibrary(), opts.json === true);
     });
 
@@ -29,89 +28,12 @@ export function registerQueriesCommand(program: Command): void {
     .argument('<name>', 'template name')
     .option('--backend <kind>', 'metric source kind (spec.source.kind)', 'prometheus')
     .option('--var <name=value>', 'a template variable (repeatable)', collect, [])
-    .action((name: string, opts: { backend: string; var: string[] }) => {
+    .action(async (name: string, opts: { backend: string; var: string[] }) => {
+      const { defaultQueryLibrary, showQuery } = await import('./queries-run.ts');
       process.exitCode = showQuery(defaultQueryLibrary(), name, opts.backend, opts.var);
     });
 }
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function varJson(v: TemplateVar): Record<string, unknown> {
-  return {
-    name: v.name,
-    type: v.type,
-    required: v.default === undefined,
-    ...(v.default !== undefined ? { default: v.default } : {}),
-    ...(v.description ? { description: v.description } : {}),
-    ...(v.example !== undefined ? { example: v.example } : {}),
-  };
-}
-
-function templateJson(t: QueryTemplate): Record<string, unknown> {
-  return {
-    name: t.name,
-    description: t.description,
-    ...(t.unit ? { unit: t.unit } : {}),
-    ...(t.direction ? { direction: t.direction } : {}),
-    file: t.file,
-    shadows: t.shadows,
-    variants: Object.fromEntries(
-      Object.values(t.variants).map((v) => [v.backend, { query: v.query, vars: v.vars.map(varJson) }]),
-    ),
-  };
-}
-
-const BAD_SIDE = { increase: 'a rise is bad', decrease: 'a drop is bad', either: 'any change is bad' } as const;
-
-export function listQueries(library: QueryLibrary, json: boolean, out: (s: string) => void = (s) => process.stdout.write(s)): number {
-  const templates = [...library.templates.values()].sort((a, b) => a.name.localeCompare(b.name));
-  if (json) {
-    out(`${JSON.stringify({ dirs: library.dirs, templates: templates.map(templateJson), errors: library.errors })}\n`);
-  } else {
-    for (const t of templates) {
-      const facts = [t.unit, t.direction ? BAD_SIDE[t.direction] : undefined].filter(Boolean).join('; ');
-      out(`${t.name}${facts ? `  (${facts})` : ''}\n`);
-      out(`  ${t.description}\n`);
-      out(`  from ${t.file}${t.shadows.length > 0 ? `, hiding ${t.shadows.join(', ')}` : ''}\n`);
-      for (const variant of Object.values(t.variants)) {
-        out(`  ${variant.backend}:\n`);
-        const width = Math.max(...variant.vars.map((v) => v.name.length), 4);
-        for (const v of variant.vars) {
-          const value = v.default === undefined ? `required${v.example !== undefined ? ` (e.g. ${v.example})` : ''}` : `= ${v.default}`;
-          out(`    ${v.name.padEnd(width)}  ${v.type.padEnd(8)}  ${value}${v.description ? `  — ${v.description}` : ''}\n`);
-        }
-      }
-      out('\n');
-    }
-    out(`${templates.length} template(s) from ${library.dirs.join(', ')}\n`);
-  }
-  for (const e of library.errors) process.stderr.write(`${e.file}: ${e.message}\n`);
-  return library.errors.length > 0 ? EXIT_BAD_INPUT : 0;
-}
-
-export function showQuery(
-  library: QueryLibrary,
-  name: string,
-  backend: string,
-  assignments: string[],
-  out: (s: string) => void = (s) => process.stdout.write(s),
-): number {
-  const vars: Record<string, string> = {};
-  for (const a of assignments) {
-    const i = a.indexOf('=');
-    if (i <= 0) {
-      process.stderr.write(`steadystate: --var ${a}: expected name=value\n`);
-      return EXIT_BAD_INPUT;
-    }
-    vars[a.slice(0, i)] = a.slice(i + 1);
-  }
-  const result = renderFromLibrary(library, name, backend, vars);
-  if (!result.ok) {
-    for (const issue of result.issues) process.stderr.write(`${['query', ...issue.path].join('.')}: ${issue.message}\n`);
-    return EXIT_BAD_INPUT;
-  }
-  out(`${result.query}\n`);
-  return 0;
 }

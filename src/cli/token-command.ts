@@ -8,7 +8,6 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config.ts';
 import { ValidationError } from '../lib/errors.ts';
 import { ROLES, type Role } from '../store/types.ts';
 
@@ -37,6 +36,8 @@ export function registerTokenCommand(program: Command): void {
       if (opts.name.trim() === '' || opts.name.length > 100) {
         throw new ValidationError([{ path: '--name', message: 'must be 1 to 100 characters' }]);
       }
+      // Loaded here: the configuration's schema is only this command's business at start-up.
+      const { loadConfig } = await import('../config.ts');
       const config = loadConfig(process.env);
       const { openStore } = await import('../store/open-store.ts');
       const store = await openStore(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: config.dataDir });

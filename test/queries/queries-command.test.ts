@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { listQueries, showQuery } from '../../src/cli/queries-command.ts';
+import { listQueries, showQuery } from '../../src/cli/queries-run.ts';
 import { BUILTIN_QUERY_DIR, loadQueryLibrary } from '../../src/queries/library.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/steadystate.js', import.meta.url));
