@@ -22,14 +22,19 @@ export function securityPolicyOf(config: Pick<ServiceConfig, 'allowedHosts'> & P
   return config.security ?? { ...DEFAULT_POLICY, allowedHosts: config.allowedHosts };
 }
 
-/** Where a spec may make this process reach out: its source, its fault's params, its notifications. */
+/**
+ * A fault's parameters as the injector will see them: `params`, and for a ladder each step's (the
+ * base with the step's level applied; adapters refuse steps that move the target, but a step may
+ * still carry what the policy checks, and the next adapter may allow more).
+ */
+function faultParts(experiment: Experiment): [string, unknown][] {
+  const { params, steps } = experiment.spec.fault;
+  return [['spec.fault.params', params], ...(steps ?? []).slice(1).map((st): [string, unknown] => [`spec.fault.steps[${st.index}]`, st.params])];
+}
+
+/** Where a spec may make this process reach out: its source, its fault's params (every step's), its notifications. */
 function outboundParts(experiment: Experiment): [string, unknown][] {
-  return [
-    ['spec.source', experiment.spec.source],
-    ['spec.fault.params', experiment.spec.fault.params],
-    ['spec.notify', experiment.spec.notify],
-    ['spec.expect', experiment.spec.expect],
-  ];
+  return [['spec.source', experiment.spec.source], ...faultParts(experiment), ['spec.notify', experiment.spec.notify], ['spec.expect', experiment.spec.expect]];
 }
 
 /**
@@ -71,7 +76,7 @@ export function secretReferenceIssues(experiment: Experiment, policy: SecurityPo
     }
   };
   walk(experiment.spec.source, 'spec.source');
-  walk(experiment.spec.fault.params, 'spec.fault.params');
+  for (const [path, params] of faultParts(experiment)) walk(params, path);
   walk(experiment.spec.expect, 'spec.expect');
   return issues;
 }
@@ -79,14 +84,16 @@ export function secretReferenceIssues(experiment: Experiment, policy: SecurityPo
 /** The command injector: on, and every program it names on the operator's list. */
 export function commandIssues(experiment: Experiment, policy: SecurityPolicy): InputIssue[] {
   if (experiment.spec.fault.injector !== 'command') return [];
-  const params = experiment.spec.fault.params as CommandParams;
   const issues: InputIssue[] = [];
-  for (const phase of ['open', 'close', 'status'] as const) {
-    const argv = params[phase];
-    if (!argv) continue;
-    const verdict = commandProgramCheck(argv[0] ?? '', policy.command, params.env);
-    if (!verdict.ok) issues.push({ path: `spec.fault.params.${phase}[0]`, message: verdict.problem });
-    if (policy.command.mode === 'off') break;
+  for (const [path, raw] of faultParts(experiment)) {
+    const params = raw as CommandParams;
+    for (const phase of ['open', 'close', 'status'] as const) {
+      const argv = params[phase];
+      if (!argv) continue;
+      const verdict = commandProgramCheck(argv[0] ?? '', policy.command, params.env);
+      if (!verdict.ok) issues.push({ path: `${path}.${phase}[0]`, message: verdict.problem });
+      if (policy.command.mode === 'off') return issues;
+    }
   }
   return issues;
 }

@@ -105,3 +105,20 @@ steps: [{ latencyMs: 200, duration: 30s }, { latencyMs: 500, duration: 5s }]`);
   assert.ok(found.some((i) => /^spec\.fault\.steps\[1\]: is held 5s: \d+ samples per group .* below minSamples 10/.test(i)), found.join('\n'));
   assert.ok(!found.some((i) => i.startsWith('spec.fault.steps[0]')), found.join('\n'));
 });
+
+test("the operator's policy reads every step's params, not only the first step's", async () => {
+  const { outboundIssues } = await import('../../src/service/spec-checks.ts');
+  const { DEFAULT_POLICY } = await import('../../src/security/policy.ts');
+  const r = withFault(`injector: http-proxy
+params: { admin: "http://127.0.0.1:9101" }
+stepDuration: 20s
+steps:
+  - { latencyMs: 200 }
+  - { latencyMs: 500 }`);
+  assert.ok(r.ok, JSON.stringify(issues(r)));
+  // An allowlist without the proxy's host: the refusal names the first step's params and the second step.
+  const source = new URL(r.experiment.spec.source.url).hostname;
+  const refused = outboundIssues(r.experiment, { ...DEFAULT_POLICY, allowedHosts: [source === '127.0.0.1' ? 'source.allowed.test' : source] }).map((i) => i.path);
+  assert.deepEqual(refused.filter((p) => p.startsWith('spec.fault')), ['spec.fault.params.admin', 'spec.fault.steps[1].admin']);
+  assert.deepEqual(outboundIssues(r.experiment, { ...DEFAULT_POLICY, allowedHosts: [source, '127.0.0.1'] }), []);
+});
