@@ -102,7 +102,9 @@ export class AnnotationHook implements RunHook {
     if (event.type === 'ladder.step' || event.type === 'step.started') {
       const raw = event.data?.step ?? event.data?.index;
       const index = typeof raw === 'number' ? raw : undefined;
-      return { ...base, kind: 'step.started', time: at, title: `Fault step ${index === undefined ? '?' : index + 1}: ${this.info.experiment}`, text: `steadystate run ${run.id}: ${event.message}`, tags: [...tags, 'event:step.started', ...(index !== undefined ? [`step:${index + 1}`] : [])], severity: 'info' };
+      // The step's own start (run.ladder, set before the event), to the millisecond the reports show.
+      const startedAt = index === undefined ? undefined : run.ladder?.steps[index]?.startedAt;
+      return { ...base, kind: 'step.started', time: startedAt ? Date.parse(startedAt) : at, title: `Fault step ${index === undefined ? '?' : index + 1}: ${this.info.experiment}`, text: `steadystate run ${run.id}: ${event.message}`, tags: [...tags, 'event:step.started', ...(index !== undefined ? [`step:${index + 1}`] : [])], severity: 'info' };
     }
     return undefined;
   }

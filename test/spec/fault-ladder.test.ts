@@ -117,7 +117,7 @@ steps:
   - { latencyMs: 500 }`);
   assert.ok(r.ok, JSON.stringify(issues(r)));
   // An allowlist without the proxy's host: the refusal names the first step's params and the second step.
-  const source = new URL(r.experiment.spec.source.url).hostname;
+  const source = new URL(String((r.experiment.spec.source as { url?: string }).url)).hostname;
   const refused = outboundIssues(r.experiment, { ...DEFAULT_POLICY, allowedHosts: [source === '127.0.0.1' ? 'source.allowed.test' : source] }).map((i) => i.path);
   assert.deepEqual(refused.filter((p) => p.startsWith('spec.fault')), ['spec.fault.params.admin', 'spec.fault.steps[1].admin']);
   assert.deepEqual(outboundIssues(r.experiment, { ...DEFAULT_POLICY, allowedHosts: [source, '127.0.0.1'] }), []);
