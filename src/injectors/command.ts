@@ -368,4 +368,19 @@ export const commandInjector: InjectorFactory<CommandParams> = {
   create(params: CommandParams, deps: CommandDeps = {}): Injector {
     return createCommandInjector(params, deps);
   },
+  // A crash between the open and recording its handle: the close (and status) argv are the params
+  // rendered for this run, as open() rendered them. Without the opening's deadline a template that
+  // uses it cannot be rendered, and nothing is guessed.
+  handleFor(params, runId, opening) {
+    if (!opening) return undefined;
+    const deadline = opening.deadline ? new Date(opening.deadline) : undefined;
+    const argvs = [params.close, ...(params.status ? [params.status] : [])];
+    if (!deadline && argvs.some((argv) => argv.some((arg) => /\{\{\s*(deadline|deadlineUnix|durationSeconds)\s*\}\}/.test(arg)))) return undefined;
+    const vars = templateVars({ runId, experiment: opening.experiment, deadline: deadline ?? new Date() });
+    const render = (argv: string[]): string[] => argv.map((arg) => renderTemplate(arg, vars));
+    const handle: CommandHandle = { injector: 'command', close: render(params.close), timeoutMs: params.timeout ?? DEFAULT_TIMEOUT_MS };
+    if (params.status) handle.status = render(params.status);
+    if (params.env) handle.env = { ...params.env };
+    return handle;
+  },
 };

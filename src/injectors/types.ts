@@ -76,9 +76,11 @@ export interface InjectorFactory<P = unknown> {
    * The handle of a window opened for `runId` whose `open` answer was lost
    * (a crash between the call and recording its handle), when the adapter can
    * derive it; lets the reconciler close such a window instead of waiting for
-   * the backend's deadline.
+   * the backend's deadline. `opening` is what the run recorded before the
+   * call (its experiment and the deadline the open was given), for adapters
+   * whose handle depends on them.
    */
-  handleFor?(params: P, runId: string): InjectorHandle | undefined;
+  handleFor?(params: P, runId: string, opening?: { experiment: string; deadline?: string }): InjectorHandle | undefined;
   /**
    * Present when the adapter can change an open fault in place
    * (`Injector.update`), which `fault.steps` needs. `stepProblem` says why a

@@ -81,10 +81,11 @@ export async function closeLeftover(row: StoredRun, deps: Pick<TakeoverDeps, 'st
   const experiment = (await deps.store.experiments.getVersion(row.experiment, row.version))?.spec;
   let handle: InjectorHandle | undefined = window?.handle;
   const events = await deps.store.runs.events(row.id);
-  const openingRecorded = events.some((e) => e.type === 'window.opening');
-  if (!handle && openingRecorded && experiment) {
+  const opening = events.find((e) => e.type === 'window.opening');
+  if (!handle && opening && experiment) {
     const factory = injectorRegistry.get(experiment.spec.fault.injector);
-    handle = factory?.handleFor?.(experiment.spec.fault.params, row.id);
+    const deadline = typeof opening.data?.deadline === 'string' ? opening.data.deadline : undefined;
+    handle = factory?.handleFor?.(experiment.spec.fault.params, row.id, { experiment: row.experiment, ...(deadline ? { deadline } : {}) });
     if (!handle) return 'an open was in flight and left no handle; the injector-side deadline ends that fault';
   }
   if (!handle) return 'no fault window had been opened';

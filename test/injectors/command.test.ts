@@ -198,6 +198,27 @@ void describe('command injector', () => {
     assert.equal(readFileSync(counter, 'utf8'), '6');
   });
 
+  void it('handleFor: a crash before the handle was recorded still leaves the exact close argv open() would have stored', async () => {
+    const params = parse({
+      open: ['steadystate-fault-tool', 'create', '{{runId}}', '--until', '{{deadline}}'],
+      close: ['steadystate-fault-tool', 'delete', '{{experiment}}/{{runId}}'],
+      status: ['steadystate-fault-tool', 'get', '{{runId}}'],
+      timeout: '20s',
+    });
+    const deadline = '2026-12-02T10:00:30.000Z';
+    assert.deepEqual(commandInjector.handleFor?.(params, 'run-9', { experiment: 'cache-flush', deadline }), {
+      injector: 'command',
+      close: ['steadystate-fault-tool', 'delete', 'cache-flush/run-9'],
+      status: ['steadystate-fault-tool', 'get', 'run-9'],
+      timeoutMs: 20_000,
+    });
+    // Without the opening's record nothing is guessed; without its deadline, a close that needs it is not rendered.
+    assert.equal(commandInjector.handleFor?.(params, 'run-9'), undefined);
+    const needsDeadline = parse({ open: ok, close: ['steadystate-fault-tool', 'delete', '--before', '{{deadlineUnix}}'] });
+    assert.equal(commandInjector.handleFor?.(needsDeadline, 'run-9', { experiment: 'x' }), undefined);
+    assert.deepEqual(commandInjector.handleFor?.(needsDeadline, 'run-9', { experiment: 'x', deadline })?.close, ['steadystate-fault-tool', 'delete', '--before', String(Date.parse(deadline) / 1000)]);
+  });
+
   void it('close works from the persisted handle alone, in another injector', async () => {
     const counter = tmpFile('counter');
     const opener = createCommandInjector(parse({ open: ok, close: fixture('flaky.ts', counter, '0') }));
