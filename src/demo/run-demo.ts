@@ -11,12 +11,13 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parseDocument } from 'yaml';
+import type { AlertsResult } from '../alerts/types.ts';
 import { startService, type Service } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import { findBinary } from '../lib/binaries.ts';
@@ -26,6 +27,13 @@ import { startPrometheus, type RunningPrometheus } from './prometheus-process.ts
 import { startSampleShop, type SampleShop } from './sample-shop.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+const RULES = join(EXAMPLES, 'rules');
+
+/** examples/rules/*.yml, name → text, for the demo's Prometheus. */
+async function exampleRules(): Promise<Record<string, string>> {
+  const files = (await readdir(RULES)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  return Object.fromEntries(await Promise.all(files.map(async (f) => [f, await readFile(join(RULES, f), 'utf8')] as const)));
+}
 const TERMINAL = new Set(['passed', 'failed', 'inconclusive', 'halted', 'halt_failed', 'aborted', 'errored']);
 
 interface DemoCase {
@@ -95,6 +103,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         targets: [new URL(shop.url).host, new URL(proxy.adminUrl).host],
         scrapeInterval: '1s',
         binary: prometheusBin,
+        // The alerting rules the examples expect (spec.expect.alerts), as a team's Prometheus would hold them.
+        ruleFiles: await exampleRules(),
       });
       cleanups.push(() => prom.stop());
       source = { kind: 'prometheus', url: prom.url, step: '1s' };
@@ -242,7 +252,7 @@ async function runCase(
     const { events } = await api<{ events: { seq: number; type: string; message: string }[] }>('GET', `/api/v1/runs/${id}/events?after=${after}`);
     for (const e of events) {
       after = e.seq;
-      if (e.type.startsWith('state.') || e.type === 'window.opened' || e.type === 'window.closed' || e.type === 'metric.judged' || e.type.startsWith('ladder.')) {
+      if (e.type.startsWith('state.') || e.type === 'window.opened' || e.type === 'window.closed' || e.type === 'metric.judged' || e.type.startsWith('ladder.') || e.type === 'alerts.judged') {
         out(`${label} ${e.message}`);
       }
       if (e.type.startsWith('state.')) state = e.type.slice('state.'.length);
@@ -253,9 +263,11 @@ async function runCase(
   if (signal.aborted && !TERMINAL.has(state)) {
     await api('POST', `/api/v1/runs/${id}/abort`).catch(() => undefined);
   }
-  const final = await api<{ run: { state: string; reason: string } }>('GET', `/api/v1/runs/${id}`);
+  const final = await api<{ run: { state: string; reason: string; alerts?: AlertsResult } }>('GET', `/api/v1/runs/${id}`);
   state = final.run.state;
-  const reason = final.run.reason;
+  const alerts = final.run.alerts;
+  // The alerts' own verdict beside the metrics' (spec.expect): what fired, on which step, how fast.
+  const reason = alerts ? `${final.run.reason}; alerts ${alerts.verdict}: ${alerts.alerts.map((a) => `${a.name} ${a.reason}`).join('; ')}` : final.run.reason;
 
   await mkdir(reportDir, { recursive: true });
   const reports: string[] = [];
