@@ -86,7 +86,7 @@ export async function closeLeftover(row: StoredRun, deps: Pick<TakeoverDeps, 'st
     const factory = injectorRegistry.get(experiment.spec.fault.injector);
     const deadline = typeof opening.data?.deadline === 'string' ? opening.data.deadline : undefined;
     handle = factory?.handleFor?.(experiment.spec.fault.params, row.id, { experiment: row.experiment, ...(deadline ? { deadline } : {}) });
-    if (!handle) return 'an open was in flight and left no handle; the injector-side deadline ends that fault';
+    if (!handle) return `an open was in flight and left no handle, and the ${experiment.spec.fault.injector} injector cannot derive one: the fault ends by its injector-side deadline, where its backend has one`;
   }
   if (!handle) return 'no fault window had been opened';
   if (!experiment) throw new Error(`spec version ${row.version} of "${row.experiment}" is missing; cannot build the injector`);
