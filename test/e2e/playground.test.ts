@@ -358,15 +358,17 @@ describe('steadystate playground runs every example to its expected end', { skip
       };
       const checkout = metric('p95-checkout');
       const browse = metric('p95-browse');
-      // 400 ± 20 ms are injected on /checkout only: its p95 rises beyond the band, its interval
-      // excludes no change, and /browse's moves by none of it. Every slowed request lands in the
+      // 400 ± 20 ms are injected on /checkout only: its p95 rises beyond the band, and /browse's
+      // moves by a fraction of that. Every slowed request lands in the
       // proxy's 0.3–0.5 s bucket, so the experiment's p95 reads ~0.49 s in every window (at 300 ms
       // the requests straddled the 0.3 s edge and the p95 jumped between 0.3 and 0.49 s, which once
       // widened the interval down to -0.003 s in CI). The verdict may still be inconclusive on a
       // machine so loaded that the proxy's own delay pushes requests past 0.5 s.
       assert.ok(['fail', 'inconclusive'].includes(checkout.verdict), JSON.stringify(run.metrics));
+      // The estimate, not its interval: on a saturated 2-core machine the control's p95 spikes now and
+      // then (CPU stalls), and the paired interval then reached below zero (−0.02…+0.84 s on Node 24 in
+      // a full run) while the estimate stayed far beyond the band.
       assert.ok(checkout.effect > 0.1, `p95-checkout rose ${checkout.effect} s`);
-      assert.ok(checkout.ci[0] > 0, `p95-checkout's interval ${JSON.stringify(checkout.ci)} excludes no change`);
       assert.notEqual(browse.verdict, 'fail', JSON.stringify(run.metrics));
       // /browse moves by none of the 400 ms: on a saturated machine both groups' /browse p95 wander by
       // ~0.1 s (−0.112 s seen in a full run), so "none" is read as less than a third of /checkout's rise.
