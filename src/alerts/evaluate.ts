@@ -177,7 +177,7 @@ function judgeOne(e: AlertExpectation, input: EvaluateInput, promPolls: AlertPol
   return out;
 }
 
-/** "fired 3.2s after step 2 began (bound 6.0s)", for the steps it was expected on. */
+/** "fired 3.2s after step 2 began", for each step it was expected on. */
 function stepsFiredText(steps: readonly AlertStepOutcome[]): string {
   return steps
     .filter((st) => st.judged === 'fire' && st.delayMs !== null)
