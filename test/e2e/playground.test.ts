@@ -225,20 +225,22 @@ describe('examples/ use the playground defaults', () => {
   });
 });
 
+/** `steadystate playground ARGS` that must refuse to start: its exit code and stderr. */
+async function refusedPlayground(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'playground', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += String(c)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
 describe('--rules', () => {
   test('an unreadable rule file, or rules with the scrape source, is exit 64 naming --rules, nothing started', async () => {
     for (const args of [['--rules', '/nonexistent/burn.yml'], ['--rules', ...RULES, '--source', 'scrape']]) {
       const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-      const child = spawn(
-        process.execPath,
-        [BIN, 'playground', '--shop', `127.0.0.1:${ports[0]}`, '--listen', `127.0.0.1:${ports[1]}`, '--prometheus', `127.0.0.1:${ports[2]}`, '--admin', `127.0.0.1:${ports[3]}`, ...args],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr?.on('data', (c: Buffer) => (stderr += String(c)));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      const [code] = (await once(child, 'exit')) as [number | null];
-      clearTimeout(timer);
+      const { code, stderr } = await refusedPlayground(['--shop', `127.0.0.1:${ports[0]}`, '--listen', `127.0.0.1:${ports[1]}`, '--prometheus', `127.0.0.1:${ports[2]}`, '--admin', `127.0.0.1:${ports[3]}`, ...args]);
       assert.equal(code, 64, stderr);
       assert.match(stderr, /--rules: (cannot read \/nonexistent\/burn\.yml: ENOENT|rule files need a real Prometheus)/);
       assert.ok(await portFree(`127.0.0.1:${ports[0]}`), 'nothing was started');
@@ -253,16 +255,7 @@ describe('a taken port is a clear error', () => {
     const taken = (holder.address() as { port: number }).port;
     const ports = await Promise.all([freePort(), freePort(), freePort()]);
     try {
-      const child = spawn(
-        process.execPath,
-        [BIN, 'playground', '--shop', `127.0.0.1:${ports[0]}`, '--listen', `127.0.0.1:${ports[1]}`, '--prometheus', `127.0.0.1:${ports[2]}`, '--admin', `127.0.0.1:${taken}`],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr?.on('data', (c: Buffer) => (stderr += String(c)));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      const [code] = (await once(child, 'exit')) as [number | null];
-      clearTimeout(timer);
+      const { code, stderr } = await refusedPlayground(['--shop', `127.0.0.1:${ports[0]}`, '--listen', `127.0.0.1:${ports[1]}`, '--prometheus', `127.0.0.1:${ports[2]}`, '--admin', `127.0.0.1:${taken}`]);
       assert.equal(code, 64, stderr);
       assert.match(stderr, new RegExp(`127\\.0\\.0\\.1:${taken} \\(--admin\\) is in use`));
       // Checked before anything started: the shop's port was never taken.
