@@ -102,20 +102,23 @@ export function compare(
   }
   const c = numbers(control, names.control);
   const e = numbers(experiment, names.experiment);
-  if (opts.method === 'paired') {
-    samePairing(c.length, e.length, names);
-    const v = judgeMetric({
+  // The service's judge on the two samples; `paired` also knows how many steps share raw material.
+  const judge = (method: 'paired' | 'mann-whitney'): MetricVerdict =>
+    judgeMetric({
       name: 'compare',
-      method: 'paired',
+      method,
       control: c,
       experiment: e,
       direction: opts.direction,
       tolerance: opts.tolerance,
       alpha: opts.alpha,
       minSamples: opts.minSamples,
-      windowSteps: opts.windowSteps,
       spread: opts.spread,
+      ...(method === 'paired' ? { windowSteps: opts.windowSteps } : {}),
     });
+  if (opts.method === 'paired') {
+    samePairing(c.length, e.length, names);
+    const v = judge('paired');
     return {
       method: 'paired',
       n: v.control.n,
@@ -137,17 +140,7 @@ export function compare(
     if (c.length === 0) throw new CompareDataError(names.control, 'is empty: need at least one value');
     if (e.length === 0) throw new CompareDataError(names.experiment, 'is empty: need at least one value');
     const mw = mannWhitney(e, c, { alternative: 'two.sided', confLevel: 1 - opts.alpha });
-    const v = judgeMetric({
-      name: 'compare',
-      method: 'mann-whitney',
-      spread: opts.spread,
-      control: c,
-      experiment: e,
-      direction: opts.direction,
-      tolerance: opts.tolerance,
-      alpha: opts.alpha,
-      minSamples: opts.minSamples,
-    });
+    const v = judge('mann-whitney');
     return {
       method: 'mann-whitney',
       n: c.length + e.length,
