@@ -31,7 +31,7 @@ import { redactText } from '../lib/redact.ts';
 import { DEFAULT_POLICY, PolicyError, type SecurityPolicy } from '../security/policy.ts';
 import { durationMs } from '../spec/fields.ts';
 import { childEnv, childPath, commandProgramCheck } from './command-policy.ts';
-import { hasPlaceholder, renderTemplate, templateString, templateVars } from './template.ts';
+import { hasPlaceholder, renderTemplate, templateString, templateVars, usesPlaceholder, type TemplateVars } from './template.ts';
 import type { Injector, InjectorDeps, InjectorFactory, InjectorHandle, InjectorStatus, OpenContext } from './types.ts';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -299,11 +299,8 @@ export function createCommandInjector(params: CommandParams, deps: CommandDeps =
 
     async open(ctx: OpenContext): Promise<InjectorHandle> {
       const vars = templateVars(ctx);
-      const render = (argv: string[]): string[] => argv.map((arg) => renderTemplate(arg, vars));
-      const openArgv = render(params.open);
-      const handle: CommandHandle = { injector: 'command', close: render(params.close), timeoutMs };
-      if (params.status) handle.status = render(params.status);
-      if (params.env) handle.env = { ...params.env };
+      const openArgv = renderArgv(params.open, vars);
+      const handle = commandHandle(params, vars, timeoutMs);
 
       // Opening a fault we may not (or cannot) close would leave it running until its deadline.
       allowed('close', handle.close, params.env);
@@ -375,12 +372,20 @@ export const commandInjector: InjectorFactory<CommandParams> = {
     if (!opening) return undefined;
     const deadline = opening.deadline ? new Date(opening.deadline) : undefined;
     const argvs = [params.close, ...(params.status ? [params.status] : [])];
-    if (!deadline && argvs.some((argv) => argv.some((arg) => /\{\{\s*(deadline|deadlineUnix|durationSeconds)\s*\}\}/.test(arg)))) return undefined;
+    if (!deadline && argvs.some((argv) => argv.some((arg) => usesPlaceholder(arg, ['deadline', 'deadlineUnix', 'durationSeconds'])))) return undefined;
     const vars = templateVars({ runId, experiment: opening.experiment, deadline: deadline ?? new Date() });
-    const render = (argv: string[]): string[] => argv.map((arg) => renderTemplate(arg, vars));
-    const handle: CommandHandle = { injector: 'command', close: render(params.close), timeoutMs: params.timeout ?? DEFAULT_TIMEOUT_MS };
-    if (params.status) handle.status = render(params.status);
-    if (params.env) handle.env = { ...params.env };
-    return handle;
+    return commandHandle(params, vars, params.timeout ?? DEFAULT_TIMEOUT_MS);
   },
 };
+
+function renderArgv(argv: readonly string[], vars: TemplateVars): string[] {
+  return argv.map((arg) => renderTemplate(arg, vars));
+}
+
+/** What a window needs to be closed (and asked about) later: the close and status argv rendered for it. */
+function commandHandle(params: CommandParams, vars: TemplateVars, timeoutMs: number): CommandHandle {
+  const handle: CommandHandle = { injector: 'command', close: renderArgv(params.close, vars), timeoutMs };
+  if (params.status) handle.status = renderArgv(params.status, vars);
+  if (params.env) handle.env = { ...params.env };
+  return handle;
+}

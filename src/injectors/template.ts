@@ -55,6 +55,12 @@ export function unknownPlaceholders(text: string): string[] {
   return [...names];
 }
 
+/** True when `text` holds one of `names` as a placeholder. */
+export function usesPlaceholder(text: string, names: readonly Placeholder[]): boolean {
+  for (const m of text.matchAll(PLACEHOLDER_RE)) if ((names as readonly string[]).includes(m[1] ?? '')) return true;
+  return false;
+}
+
 /** True when `text` holds at least one placeholder (known or not). */
 export function hasPlaceholder(text: string): boolean {
   return new RegExp(PLACEHOLDER_RE.source).test(text);
