@@ -5,7 +5,10 @@
  * must close the window and end the run aborted.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
@@ -79,5 +82,43 @@ test('a window the reconciler cannot close keeps its run active and raises a cri
     }
   } finally {
     await store.close();
+  }
+});
+
+test('an open that left no handle (crash between the open and recording it): the command injector’s close is rendered from the opening’s record and run', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'steadystate-reconcile-'));
+  const log = join(dir, 'closes.log');
+  const store = await openStore({ memory: true });
+  try {
+    // close appends its argv to the log: `close <runId> <deadlineUnix>`.
+    const closeArgv = [process.execPath, '-e', "require('node:fs').appendFileSync(process.argv[1], process.argv.slice(2).join(' ') + '\\n')", log, 'close', '{{runId}}', '{{deadlineUnix}}'];
+    const parsed = validateExperiment({
+      apiVersion: 'steadystate.dev/v1alpha1',
+      kind: 'Experiment',
+      metadata: { name: 'in-flight' },
+      spec: {
+        source: { kind: 'prometheus', url: 'http://127.0.0.1:9' },
+        steadyState: [{ name: 'sps', query: 'sum(rate(x{group="$group"}[5s]))' }],
+        fault: { injector: 'command', params: { open: [process.execPath, '-e', ''], close: closeArgv }, duration: '1m' },
+      },
+    });
+    assert.ok(parsed.ok);
+    await store.experiments.create({ name: 'in-flight', spec: parsed.experiment, source: '{}', format: 'json', actor: 'test' });
+    await store.runs.create({ id: 'run-in-flight', experiment: 'in-flight', version: 1, target: 'command:in-flight', actor: 'test' });
+    // As a process killed during the open leaves it: the opening recorded (with its deadline), no window.
+    const deadline = '2026-12-02T10:01:00.000Z';
+    await store.runs.update('run-in-flight', { state: 'baseline' });
+    await store.runs.appendEvent('run-in-flight', { type: 'window.opening', message: 'opening fault window', data: { injector: 'command', deadline } });
+    const runs = new RunService(store, loadConfig({ STEADYSTATE_COMMAND_ALLOW: process.execPath }), pino({ level: 'silent' }));
+
+    const pass = await runs.reconcile({ staleAfterMs: 0 });
+    assert.deepEqual(pass, { resumed: [], reconciled: ['run-in-flight'], failures: [] });
+    assert.equal(await readFile(log, 'utf8'), `close run-in-flight ${Date.parse(deadline) / 1000}\n`, 'the close ran once, rendered for this run');
+    const ended = await store.runs.get('run-in-flight');
+    assert.equal(ended?.state, 'aborted');
+    assert.match(ended?.reason ?? '', /closed by the reconciler/);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
