@@ -13,7 +13,7 @@
  * The pack runs in a copy of the checkout (node_modules linked, for the compiler), so the build
  * cannot leave a dist/ in the working tree. The install needs the npm registry or a cache holding
  * the dependencies' metadata (`npm ci` caches tarballs, not metadata): `--prefer-offline` uses the
- * cache where it can. Every child gets a minimal environment (PATH, HOME), and runs in a temporary
+ * cache where it can. Every child gets a minimal environment (PATH, HOME, and how to reach the registry), and runs in a temporary
  * directory under the OS's, so nothing can resolve modules from the checkout.
  */
 import assert from 'node:assert/strict';
@@ -33,6 +33,8 @@ import { matrix, startFakePrometheus, type FakePrometheus } from '../metric-sour
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const SECRET = 'gate-test-secret-0123456789abcdef';
+/** The environment that says how to reach the npm registry: CA certificates, proxies, registry and CA settings. */
+const NETWORK_ENV = /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy|npm_config_(registry|cafile|ca|proxy|https_proxy|noproxy|strict_ssl))$/;
 
 interface Result {
   code: number | null;
@@ -110,7 +112,11 @@ describe('the npm package, installed outside the checkout', { timeout: 600_000 }
     // (npm test puts it first), wherever npm itself lives on this machine.
     const machinePath = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).filter((d) => d !== '' && relative(REPO, d).startsWith('..'));
     const path = [join(prefix, 'bin'), dirname(process.execPath), ...machinePath].join(delimiter);
-    env = { PATH: path, HOME: process.env.HOME ?? tmp, LANG: 'C.UTF-8', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+    // How this machine reaches the registry is part of the user's machine too: a TLS-inspecting proxy's CA
+    // (NODE_EXTRA_CA_CERTS; without it every fetch fails with SELF_SIGNED_CERT_IN_CHAIN and npm retries for
+    // minutes), proxies, and a registry or CA file set in the environment.
+    const network = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && NETWORK_ENV.test(k)));
+    env = { ...network, PATH: path, HOME: process.env.HOME ?? tmp, LANG: 'C.UTF-8', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
 
     // A copy of the checkout to pack (the build replaces dist/ there, never in the working tree).
     const copy = join(tmp, 'checkout');
@@ -129,7 +135,7 @@ describe('the npm package, installed outside the checkout', { timeout: 600_000 }
     assert.ok(!paths.some((p) => p.startsWith('src/') || p.startsWith('test/') || p.endsWith('.ts') || p.endsWith('.map')), 'no sources, tests or maps in the tarball');
     assert.ok(info.size < 1_000_000, `a lean tarball: ${info.size} bytes`);
 
-    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(tmp, info.filename)], {
+    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=http', join(tmp, info.filename)], {
       cwd: work,
       env,
       timeoutMs: 300_000,
