@@ -28,7 +28,7 @@ export function reasonOf(m: MetricVerdict, familySize: number): string {
     : m.ci
       ? `${percent(1 - m.alpha)} CI ${signed(m.ci[0])} to ${signed(m.ci[1])}`
       : '';
-  const pLabel = m.method === 'paired' ? `p(${change} beyond band)` : 'p';
+  const pLabel = m.method === 'paired' ? `p(${change})` : 'p';
   const evidence = `${interval}, ${pLabel}=${pText(level.pValue)}${adjusted(level)}${level.rejected ? ` < alpha ${num(m.alpha)}` : ''}`;
   const unitsText = m.units
     ? `; ${m.units.count} independent ${m.units.layout} per group${m.units.historyDf !== undefined ? `, noise pooled with ${m.units.historyDf + 1} windows before the fault` : ''}`
@@ -42,11 +42,11 @@ export function reasonOf(m: MetricVerdict, familySize: number): string {
   const tail = `${note}${unitsText}${others}${notes}`;
   const failing = m.checks.filter((c) => c.rejected && c.harmful);
   if (m.verdict === 'fail' && failing.includes(level)) {
-    return `${name}: significant ${change} beyond the allowed ${band}: ${shift}, ${evidence}${holm}${tail}.`;
+    return `${name}: significant ${change}, estimated beyond the allowed ${band}: ${shift}, ${evidence}${holm}${tail}.`;
   }
   if (m.verdict === 'fail') {
     const what = failing.map((c) => (c.test === 'brown-forsythe' || c.test === 'paired-spread' ? 'spread' : 'event rate')).join(' and ');
-    return `${name}: significant rise in ${what} beyond the allowed ${band}${holm}; level: ${shift}, ${evidence}${tail}.`;
+    return `${name}: significant rise in ${what}, estimated beyond the allowed ${band}${holm}; level: ${shift}, ${evidence}${tail}.`;
   }
   if (m.verdict === 'pass') return `${name}: a ${change} beyond the allowed ${band} is ruled out: ${shift}, ${evidence}${holm}${tail}.`;
   if (m.safe && m.powerTooLow) {
@@ -56,7 +56,9 @@ export function reasonOf(m: MetricVerdict, familySize: number): string {
     );
   }
   const demoted = level.harmful && level.pValue < m.alpha && !level.rejected ? ` (not significant once corrected for ${familySize} tests)` : '';
-  return `${name}: cannot rule out a ${change} beyond the allowed ${band}${demoted}: ${shift}, ${evidence}${holm}${tail}.`;
+  // A significant change whose estimate is inside the band: real, but not shown to matter.
+  const small = !level.harmful && level.rejected ? ` (a significant ${change}, estimated inside the band)` : '';
+  return `${name}: cannot rule out a ${change} beyond the allowed ${band}${demoted}${small}: ${shift}, ${evidence}${holm}${tail}.`;
 }
 
 function adjusted(c: MetricCheck): string {

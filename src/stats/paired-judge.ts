@@ -9,16 +9,18 @@
  * Level (always judged). With a relative tolerance δ and a positive control
  * mean, the effect is the ratio of means R = μe/μc:
  *   `decrease`: harm ⇔ R < 1 − δ;  `increase`: harm ⇔ R > 1 + δ;  `either`: both.
- * The harm test is a t-test of the contrast ē − r₀·c̄ at the boundary r₀ (its
- * variance from the units, t on units − 1 df): p < alpha (after Holm) is a
- * `fail`. The interval is Fieller's (1 − alpha) set for R, which inverts the
- * same contrast at every r; `pass` needs its bad-side bound inside the band
- * (an equivalence-style pass, ADR 002). An absolute tolerance (or a control
+ * The test is a one-sided t-test of the contrast ē − c̄ against no change (its
+ * variance from the units, t on units − 1 df), in the bad direction. `fail`
+ * needs both a significant change (p < alpha after Holm) and an estimate
+ * beyond the band — significant and material, Kayenta's rule (ADR 025). The
+ * interval is Fieller's (1 − alpha) set for R, which inverts the contrast
+ * ē − r·c̄ at every r; `pass` needs its bad-side bound inside the band (an
+ * equivalence-style pass, ADR 002). An absolute tolerance (or a control
  * mean ≤ 0) uses the difference ē − c̄ the same way.
  *
  * Spread (a separate finding). Paired mean absolute deviations from each
- * group's median, one-sided "experiment more spread out beyond the band",
- * on the same units. `spread: report` (default) reports it beside the verdict
+ * group's median, one-sided "experiment more spread out" (harmful when the
+ * ratio of deviations is beyond the band), on the same units. `spread: report` (default) reports it beside the verdict
  * without touching it; `spread: fail` makes it a judged check; `ignore` skips it.
  *
  * Rare events (count metrics: `counts: true`, or non-negative integers, at
@@ -179,6 +181,11 @@ function tails(t: number, df: number): { below: number; above: number } {
   return { below: studentTSf(-t, df), above: studentTSf(t, df) };
 }
 
+/** The null hypothesis of no change, in the direction tested: "not above", "not below", "not different from". */
+function notBeyond(direction: Direction): string {
+  return direction === 'increase' ? 'not above' : direction === 'decrease' ? 'not below' : 'not different from';
+}
+
 function sidedP(direction: Direction, pUp: number, pDown: number): number {
   return direction === 'increase' ? pUp : direction === 'decrease' ? pDown : Math.min(1, 2 * Math.min(pUp, pDown));
 }
@@ -199,8 +206,7 @@ function ratioLevel(m: PairedMoments, delta: number, direction: Direction, tq: n
     const d = e - r0 * c;
     return se > 0 ? d / se : d === 0 ? NaN : d > 0 ? Infinity : -Infinity;
   };
-  const pUp = tails(contrastT(1 + delta), m.df).above;
-  const pDown = delta < 1 ? tails(contrastT(1 - delta), m.df).below : 1;
+  const noChange = tails(contrastT(1), m.df);
   const [lo, hi] = fieller(m, tq);
   const ratio = e / c;
   const harmful = (direction !== 'decrease' && ratio > 1 + delta) || (direction !== 'increase' && ratio < 1 - delta);
@@ -208,9 +214,9 @@ function ratioLevel(m: PairedMoments, delta: number, direction: Direction, tq: n
   return {
     check: {
       test: 'paired-ratio',
-      hypothesis: `the ratio of means experiment/control is within the band (no ${direction === 'increase' ? 'rise' : direction === 'decrease' ? 'drop' : 'change'} beyond ${Number((delta * 100).toPrecision(3))}%)`,
-      pValue: sidedP(direction, pUp, pDown),
-      adjustedPValue: sidedP(direction, pUp, pDown),
+      hypothesis: `the ratio of means experiment/control is ${notBeyond(direction)} 1 (harmful when beyond the ${Number((delta * 100).toPrecision(3))}% band)`,
+      pValue: sidedP(direction, noChange.above, noChange.below),
+      adjustedPValue: sidedP(direction, noChange.above, noChange.below),
       estimate: ratio,
       ci: [lo, hi],
       harmful,
@@ -244,17 +250,16 @@ function differenceLevel(m: PairedMoments, allowed: number, direction: Direction
   const diff = m.meanA - m.meanB;
   const se = Math.sqrt(combinedVariance(m, 1, -1));
   const t = (d: number): number => (se > 0 ? d / se : d === 0 ? NaN : d > 0 ? Infinity : -Infinity);
-  const pUp = tails(t(diff - allowed), m.df).above;
-  const pDown = tails(t(diff + allowed), m.df).below;
+  const noChange = tails(t(diff), m.df);
   const ci: [number, number] = [diff - tq * se, diff + tq * se];
   const harmful = (direction !== 'decrease' && diff > allowed) || (direction !== 'increase' && diff < -allowed);
   const safe = (direction === 'decrease' || ci[1] <= allowed) && (direction === 'increase' || ci[0] >= -allowed);
   return {
     check: {
       test: 'paired-difference',
-      hypothesis: `the mean difference experiment − control is within ±${Number(allowed.toPrecision(4))}`,
-      pValue: sidedP(direction, pUp, pDown),
-      adjustedPValue: sidedP(direction, pUp, pDown),
+      hypothesis: `the mean difference experiment − control is ${notBeyond(direction)} 0 (harmful when beyond ±${Number(allowed.toPrecision(4))})`,
+      pValue: sidedP(direction, noChange.above, noChange.below),
+      adjustedPValue: sidedP(direction, noChange.above, noChange.below),
       estimate: diff,
       ci,
       harmful,
@@ -282,8 +287,9 @@ function spreadCheck(c: readonly number[], e: readonly number[], layout: UnitLay
   const m = pairedMoments(de, dc, layout);
   const w = tolerance.kind === 'relative' ? 1 + tolerance.value : 1;
   const shift = tolerance.kind === 'relative' ? 0 : tolerance.value;
-  const d = m.meanA - w * m.meanB - shift;
-  const se = Math.sqrt(combinedVariance(m, 1, -w));
+  // Tested against equal spread; harmful when the ratio (or difference) is beyond the band.
+  const d = m.meanA - m.meanB;
+  const se = Math.sqrt(combinedVariance(m, 1, -1));
   const t = se > 0 ? d / se : d > 0 ? Infinity : d < 0 ? -Infinity : NaN;
   const pValue = m.df >= 1 ? tails(t, m.df).above : 1;
   const ratio = m.meanB > 0 ? m.meanA / m.meanB : m.meanA > 0 ? Infinity : null;
@@ -368,8 +374,9 @@ function rareEventCheck(
   const x = Math.round(sum(e) / overlap / phi);
   const y = Math.round(sum(c) / overlap / phi);
   const rel = tolerance.kind === 'relative' ? tolerance.value : 0;
-  const pUp = poissonRateTest(x, y, 1, 1, { ratio: 1 + rel, alternative: 'greater', confLevel: 1 - alpha }).pValue;
-  const pDown = rel < 1 ? poissonRateTest(x, y, 1, 1, { ratio: 1 - rel, alternative: 'less', confLevel: 1 - alpha }).pValue : 1;
+  // Tested against equal rates; harmful when the ratio (or difference) is beyond the band.
+  const pUp = poissonRateTest(x, y, 1, 1, { ratio: 1, alternative: 'greater', confLevel: 1 - alpha }).pValue;
+  const pDown = poissonRateTest(x, y, 1, 1, { ratio: 1, alternative: 'less', confLevel: 1 - alpha }).pValue;
   const two = poissonRateTest(x, y, 1, 1, { alternative: 'two.sided', confLevel: 1 - alpha });
   const ratio = two.estimate;
   const diff = (sum(e) - sum(c)) / Math.max(1, c.filter((_, i) => both(i)).length);
@@ -382,7 +389,7 @@ function rareEventCheck(
     check: {
       test: 'overdispersed-poisson',
       hypothesis:
-        `the experiment's event rate is within the band of the control's ` +
+        `the experiment's event rate is ${notBeyond(direction)} the control's ` +
         `(${x} vs ${y} events after dividing by the dispersion ${Number(phi.toPrecision(3))})`,
       pValue,
       adjustedPValue: pValue,

@@ -224,7 +224,7 @@ void describe('rules 4–7: direction, fail, pass, inconclusive', () => {
 
   void it('the fail reason names the shift, the interval, p and the band', () => {
     const v = judge({ control, experiment: risen });
-    assert.match(v.reason, /^p99_latency_ms: significant rise beyond the allowed [\d.]+ \(5% of the control median [\d.]+\)/);
+    assert.match(v.reason, /^p99_latency_ms: significant rise, estimated beyond the allowed [\d.]+ \(5% of the control median [\d.]+\)/);
     assert.match(v.reason, /experiment − control \+\d/);
     assert.match(v.reason, /95% CI \+[\d.]+ to \+[\d.]+, p=[\d.e-]+ < alpha 0.05/);
   });
