@@ -234,19 +234,29 @@ export function dependentTargets(rows: readonly DependentRow[], alpha: number): 
       ...plain(g.medianFromFull !== null && g.medianFromFull <= 5),
     });
   }
-  // Also checked: the other nulls (the tolerance boundary is the worst case of "no harm beyond tolerance"), and the fixed-horizon judges.
+  // Also checked: the other nulls of the guardrail (the tolerance boundary is the worst case of "no harm beyond
+  // tolerance"), and the fixed-horizon judge: false fails at no change, fails inside the band.
   for (const r of rows.filter((x) => !x.harmful)) {
     const g = r.guardrail[0]!;
     if (r.effect !== 0) {
       out.push({ target: 'also: false halts within tolerance ≤ α', family: r.family, effect: r.effect, ...rateTarget(g.halts.rate, g.halts.se, r.reps, alpha) });
     }
-    out.push({
-      target: 'also: new fixed-horizon judge false fails ≤ α',
-      family: r.family,
-      effect: r.effect,
-      ...rateTarget(r.paired.fail.rate, r.paired.fail.se, r.reps, alpha),
-      note: `old judge (Mann-Whitney + Brown–Forsythe): ${pct(r.kayenta.fail.rate)}`,
-    });
+    const note = `old judge (Mann-Whitney + Brown–Forsythe): ${pct(r.kayenta.fail.rate)}`;
+    if (r.effect === 0) {
+      out.push({ target: 'also: new fixed-horizon judge false fails ≤ α', family: r.family, effect: 0, ...rateTarget(r.paired.fail.rate, r.paired.fail.se, r.reps, alpha), note });
+    } else {
+      // Significant and material (ADR 025): inside the band a fail needs noise to carry the estimate past the band's
+      // edge as well as a significant change, so it stays below one half even at the edge itself.
+      out.push({
+        target: 'also: new fixed-horizon judge fails inside the band < ½ (estimate beyond the band needed)',
+        family: r.family,
+        effect: r.effect,
+        value: `${pct(r.paired.fail.rate)} ± ${pct(r.paired.fail.se)}`,
+        limit: '50%',
+        ...plain(r.paired.fail.rate <= 0.5 + 1.96 * r.paired.fail.se),
+        note,
+      });
+    }
   }
   return out;
 }
