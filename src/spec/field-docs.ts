@@ -55,7 +55,7 @@ const CORE: Record<string, FieldDoc> = {
   'spec.steadyState[].query.template': { description: 'Name of a query library template.', example: 'http-error-ratio' },
   'spec.steadyState[].query.vars': { description: 'Values for the template\'s variables.', example: '{ job: shop }' },
   'spec.steadyState[].direction': { description: 'Which change is bad: `decrease` (checkouts per second), `increase` (latency, errors) or `either`.', example: 'decrease' },
-  'spec.steadyState[].tolerance': { description: 'How far the experiment group may move before it counts: `5%` is relative to the control group\'s median, a bare number is absolute in the metric\'s own unit.', unit: 'percent of control, or the metric\'s unit', example: '5%' },
+  'spec.steadyState[].tolerance': { description: 'How far the experiment group may move before it counts: `5%` is relative to the control group\'s level (its mean; its median under `mann-whitney`), a bare number is absolute in the metric\'s own unit. A run fails a metric when the change is significant on the bad side and its estimate lies beyond this band; it passes when the interval rules the band out.', unit: 'percent of control, or the metric\'s unit', example: '5%' },
   'spec.steadyState[].minSamples': { description: 'Override of `analysis.minSamples` for this metric.', unit: 'samples per group', example: '60' },
   'spec.steadyState[].spread': { description: 'A rise in spread (variance): `report` it beside the verdict, `fail` the metric on it, or `ignore` it.', example: 'fail' },
   'spec.fault': { description: 'The fault: which injector opens it, with what parameters, for how long.' },

@@ -47,7 +47,7 @@ export const fraction = z.union([z.string(), z.number()]).transform((value, ctx)
 
 /**
  * How far a steady-state metric may move before it counts as a change:
- * `5%` is relative to the control group's median, a bare number is absolute in
+ * `5%` is relative to the control group's level (mean; median under mann-whitney), a bare number is absolute in
  * the metric's own unit.
  */
 export type Tolerance = { kind: 'relative'; value: number } | { kind: 'absolute'; value: number };

@@ -68,7 +68,7 @@ for the \`kind\`, \`injector\` or guardrail kind you wrote. The schema cannot ch
 
 - **duration**: \`500ms\`, \`30s\`, \`2m\`, \`1h30m\`, \`7d\`, \`1w\`; a bare number is milliseconds.
 - **percentage or fraction**: \`0.1%\` or \`0.001\`.
-- **tolerance** (\`percentage or number\`): \`5%\` is relative to the control group's median; a bare number is
+- **tolerance** (\`percentage or number\`): \`5%\` is relative to the control group's level (its mean; the median under \`mann-whitney\`); a bare number is
   absolute, in the metric's own unit.
 - **query**: a template in the source's language where \`$group\` becomes each group's label value
   (\`spec.groups\`); \`$experiment\`, \`$service\` and \`$environment\` come from \`metadata\`; SLO queries also
