@@ -176,7 +176,7 @@ export class RunService {
     if (!stored) throw new AppError(`experiment "${name}" not found`, { code: 'not_found', httpStatus: 404 });
     if (opts.idempotencyKey) {
       // A retried start returns the run it created, before any check that could now refuse it.
-      const existing = (await this.store.runs.list({ experiment: name, limit: 500 })).find((r) => r.idempotencyKey === opts.idempotencyKey);
+      const existing = await this.store.runs.findByIdempotencyKey(name, opts.idempotencyKey);
       if (existing) return { run: existing, created: false };
     }
     if ((await this.store.settings.haltAll()).active) throw new HaltAllActiveError();

@@ -246,6 +246,8 @@ export function createRunRepository(sql: Sql): RunRepository {
 
     get,
 
+    findByIdempotencyKey: (experiment, key) => byIdempotencyKey(sql, experiment, key),
+
     async list(query = {}) {
       const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT), 1), MAX_LIST_LIMIT);
       const states = query.state === undefined ? null : typeof query.state === 'string' ? [query.state] : [...query.state];

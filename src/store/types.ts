@@ -169,6 +169,8 @@ export interface RunRepository extends RunDataRepository {
    */
   create(input: NewRun): Promise<{ run: StoredRun; created: boolean }>;
   get(id: string): Promise<StoredRun | undefined>;
+  /** The run an idempotency key created for this experiment, at any age (an indexed look-up). */
+  findByIdempotencyKey(experiment: string, key: string): Promise<StoredRun | undefined>;
   /** Newest first. */
   list(query?: RunListQuery): Promise<StoredRun[]>;
   /** Runs in an active state, oldest first (what a restart must reconcile). */

@@ -418,6 +418,11 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
         const afterEnd = await store.runs.create({ id: 'r4', experiment: 'checkout', version: 1, target: 'shop', actor: 'a', idempotencyKey: 'k1' });
         assert.equal(afterEnd.created, false);
         assert.equal(afterEnd.run.id, 'r1');
+
+        // The look-up a retried start makes first: by key, per experiment, at any age.
+        assert.equal((await store.runs.findByIdempotencyKey('checkout', 'k1'))?.id, 'r1');
+        assert.equal((await store.runs.findByIdempotencyKey('other', 'k1'))?.id, 'r3');
+        assert.equal(await store.runs.findByIdempotencyKey('checkout', 'k2'), undefined);
       });
 
       it('concurrent creates with one idempotency key create one run and all get it', async () => {
