@@ -16,7 +16,7 @@ import { CapacityError, ConflictError, LockedError, NotFoundError } from './erro
 import { GroupCommit, type Settled } from './group-commit.ts';
 import { createRunDataRepository } from './run-data.ts';
 import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
-import { databaseError, isUniqueViolation, SQLSTATE, type Sql } from './sql.ts';
+import { databaseError, SQLSTATE, type Sql } from './sql.ts';
 import {
   type NewRun,
   type RunPatch,
@@ -33,6 +33,10 @@ const DEFAULT_LIST_LIMIT = 50;
 const MAX_LIST_LIMIT = 500;
 const DEFAULT_STALE_AFTER_MS = 30_000;
 /** pg_advisory_xact_lock key serialising capped creates ("ssrunCAP" in ASCII, any fixed bigint would do). */
+/** Errors this code throws to refuse one create; anything else is the database's. */
+const isRefusal = (err: unknown): boolean =>
+  err instanceof LockedError || err instanceof NotFoundError || err instanceof ConflictError || err instanceof CapacityError;
+
 const CAP_LOCK_KEY = 0x7373_7275_6e43_4150n.toString();
 /** Bounded retries when the holder of a target finished between our insert and our look-up. */
 const CREATE_ATTEMPTS = 3;
@@ -141,38 +145,62 @@ export function createRunRepository(sql: Sql): RunRepository {
     return row ? toRun(row) : undefined;
   };
 
-  /** One create inside the batch's transaction (a savepoint of its own); `active` is the count under the cap lock. */
+  /**
+   * One create inside the batch's transaction, in one statement: the insert
+   * happens only if the experiment version is live (FOR SHARE: a concurrent
+   * experiments.delete, FOR UPDATE, waits for this run to exist, or this waits
+   * for the delete), and a unique index it would violate (the target's active
+   * run, the idempotency key, the id) makes it insert nothing instead of
+   * failing the transaction. Only then is asked why, in the order the answers
+   * matter: a repeated key gets its run even when that run holds the target.
+   * `active` is the count under the cap lock.
+   */
   const createOne = async (tx: Sql, input: NewRun, active: number | undefined): Promise<{ run: StoredRun; created: boolean }> => {
-    if (input.idempotencyKey !== undefined) {
-      const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
-      if (existing) return { run: existing, created: false };
+    const full = input.maxActive !== undefined && active !== undefined && active >= input.maxActive;
+    for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt += 1) {
+      if (!full) {
+        const [row] = await tx.query<RunRow>(
+          `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
+           SELECT $1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END
+           WHERE EXISTS (SELECT 1 FROM experiments e JOIN experiment_versions v ON v.experiment = e.name AND v.version = $3
+                         WHERE e.name = $2 AND e.deleted_at IS NULL FOR SHARE OF e)
+           ON CONFLICT DO NOTHING RETURNING ${RUN_COLUMNS}`,
+          [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
+        );
+        if (row) return { run: toRun(row), created: true };
+      }
+      if (input.idempotencyKey !== undefined) {
+        const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
+        if (existing) return { run: existing, created: false };
+      }
+      const [live] = await tx.query<{ name: string }>(
+        `SELECT e.name FROM experiments e JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
+         WHERE e.name = $1 AND e.deleted_at IS NULL`,
+        [input.experiment, input.version],
+      );
+      if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
+      if (full) throw new CapacityError(input.maxActive as number);
+      const [same] = await tx.query<{ id: string }>('SELECT id FROM runs WHERE id = $1', [input.id]);
+      if (same) throw new ConflictError(`run "${input.id}" already exists`, 'run_exists');
+      const [holder] = await tx.query<{ id: string }>('SELECT id FROM runs WHERE target = $1 AND state = ANY($2::text[])', [input.target, ACTIVE_STATES]);
+      if (holder) throw new LockedError(input.target, holder.id);
+      // The holder ended in between: the target is free now, try again.
     }
-    // FOR SHARE: a concurrent experiments.delete (FOR UPDATE) waits for this run to exist, or this waits for the delete.
-    const [live] = await tx.query<{ name: string }>(
-      `SELECT e.name FROM experiments e
-       JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
-       WHERE e.name = $1 AND e.deleted_at IS NULL FOR SHARE OF e`,
-      [input.experiment, input.version],
-    );
-    if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
-    if (input.maxActive !== undefined && active !== undefined && active >= input.maxActive) throw new CapacityError(input.maxActive);
-    const [row] = await tx.query<RunRow>(
-      `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END) RETURNING ${RUN_COLUMNS}`,
-      [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
-    );
-    return { run: toRun(row!), created: true };
+    throw new ConflictError(`could not create run "${input.id}" after ${CREATE_ATTEMPTS} attempts: target "${input.target}" is contended`, 'target_contended');
   };
 
   /**
    * Group commit: the creates that arrive while one transaction is under way
-   * share the next one, each in its own savepoint (its failure is its own).
-   * One creator at a time counts and inserts under the cap (the advisory
-   * lock, until commit): a count then an insert outside it let 100
-   * concurrent starts all see room under the cap. A burst of starts pays one
-   * transaction instead of one each (bench:starts, PostgreSQL p95 562 → 462 ms).
+   * share the next one. One creator at a time counts and inserts under the cap
+   * (the advisory lock, until commit): a count then an insert outside it let
+   * 100 concurrent starts all see room under the cap. A create that is refused
+   * (locked, not found, full) is refused by this code, not by a failed
+   * statement, so the others of the batch go on; a database error fails the
+   * batch, and its creates are then retried one transaction each, so one bad
+   * create cannot take the others down. A burst of starts pays one transaction
+   * and one statement per run (bench:starts).
    */
-  const creates = new GroupCommit<NewRun, { run: StoredRun; created: boolean }>((inputs) =>
+  const batch = (inputs: NewRun[]): Promise<Settled<{ run: StoredRun; created: boolean }>[]> =>
     sql.transaction(async (tx) => {
       // Always taken: two replicas' batches inserting the same targets in another order would deadlock.
       await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
@@ -184,16 +212,33 @@ export function createRunRepository(sql: Sql): RunRepository {
       const results: Settled<{ run: StoredRun; created: boolean }>[] = [];
       for (const input of inputs) {
         try {
-          const result = await tx.transaction((sp) => createOne(sp, input, active));
+          const result = await createOne(tx, input, active);
           if (result.created && active !== undefined) active += 1;
           results.push({ ok: true, value: result });
         } catch (error) {
+          if (!isRefusal(error)) throw error;
           results.push({ ok: false, error });
         }
       }
       return results;
-    }),
-  );
+    });
+  const creates = new GroupCommit<NewRun, { run: StoredRun; created: boolean }>(async (inputs) => {
+    try {
+      return await batch(inputs);
+    } catch (error) {
+      if (inputs.length === 1) throw error;
+      const alone: Settled<{ run: StoredRun; created: boolean }>[] = [];
+      for (const input of inputs) {
+        try {
+          const [r] = await batch([input]);
+          alone.push(r!);
+        } catch (err) {
+          alone.push({ ok: false, error: err });
+        }
+      }
+      return alone;
+    }
+  });
   const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> => creates.submit(input);
 
   return {
@@ -212,36 +257,7 @@ export function createRunRepository(sql: Sql): RunRepository {
       if (!Number.isSafeInteger(input.version) || input.version < 1) {
         throw new ValidationError([{ path: 'version', message: 'must be a positive integer' }]);
       }
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          return await tryCreate(input);
-        } catch (err) {
-          if (isUniqueViolation(err) && input.idempotencyKey !== undefined) {
-            // A concurrent request with the same key won the race (its run may also be the one
-            // holding the target, so this comes before the lock check): answer with its run.
-            const existing = await byIdempotencyKey(sql, input.experiment, input.idempotencyKey);
-            if (existing) return { run: existing, created: false };
-          }
-          if (isUniqueViolation(err, 'runs_idempotency_key')) {
-            // The key's run vanished between the violation and the look-up: cannot happen
-            // (runs are never deleted), but retrying is the honest answer.
-          } else if (isUniqueViolation(err, 'runs_one_active_per_target')) {
-            const [holder] = await sql.query<{ id: string }>(
-              'SELECT id FROM runs WHERE target = $1 AND state = ANY($2::text[])',
-              [input.target, ACTIVE_STATES],
-            );
-            if (holder) throw new LockedError(input.target, holder.id);
-            // The holder ended in between: the target is free now, try again.
-          } else if (isUniqueViolation(err, 'runs_pkey')) {
-            throw new ConflictError(`run "${input.id}" already exists`, 'run_exists');
-          } else {
-            throw err;
-          }
-          if (attempt >= CREATE_ATTEMPTS) {
-            throw new ConflictError(`could not create run "${input.id}" after ${CREATE_ATTEMPTS} attempts: target "${input.target}" is contended`, 'target_contended');
-          }
-        }
-      }
+      return tryCreate(input);
     },
 
     get,
