@@ -5,20 +5,20 @@
  * concurrency: one active run per target (partial unique index
  * `runs_one_active_per_target`), one run per idempotency key and experiment
  * (`runs_idempotency_key`), final terminal states (trigger), append-only
- * events and samples (triggers). This file turns their violations into
- * LockedError / ConflictError with the useful details.
+ * events and samples (triggers). This file and run-create.ts (the create
+ * path) turn their violations into LockedError / ConflictError with the
+ * useful details.
  */
-import { ACTIVE_STATES, TERMINAL_STATES, type FaultWindow, type HaltInfo, type RunState } from '../engine/types.ts';
+import { ACTIVE_STATES, TERMINAL_STATES, type RunState } from '../engine/types.ts';
 import { ValidationError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
-import type { MetricVerdict, Verdict } from '../stats/verdict.ts';
-import { CapacityError, ConflictError, LockedError, NotFoundError } from './errors.ts';
-import { GroupCommit, type Settled } from './group-commit.ts';
+import { ConflictError, NotFoundError } from './errors.ts';
+import { createRunCreator } from './run-create.ts';
+import { byIdempotencyKey, RUN_COLUMNS, toRun, type RunRow } from './run-row.ts';
 import { createRunDataRepository } from './run-data.ts';
-import { iso, isoOrNull, jsonParam, requireText, timestampParam } from './rows.ts';
+import { iso, jsonParam, requireText, timestampParam } from './rows.ts';
 import { databaseError, SQLSTATE, type Sql } from './sql.ts';
 import {
-  type NewRun,
   type RunPatch,
   type RunRepository,
   type StoredRun,
@@ -33,59 +33,6 @@ const DEFAULT_LIST_LIMIT = 50;
 const MAX_LIST_LIMIT = 500;
 const DEFAULT_STALE_AFTER_MS = 30_000;
 /** pg_advisory_xact_lock key serialising capped creates ("ssrunCAP" in ASCII, any fixed bigint would do). */
-/** Errors this code throws to refuse one create; anything else is the database's. */
-const isRefusal = (err: unknown): boolean =>
-  err instanceof LockedError || err instanceof NotFoundError || err instanceof ConflictError || err instanceof CapacityError;
-
-const CAP_LOCK_KEY = 0x7373_7275_6e43_4150n.toString();
-/** Bounded retries when the holder of a target finished between our insert and our look-up. */
-const CREATE_ATTEMPTS = 3;
-
-interface RunRow {
-  id: string;
-  experiment: string;
-  version: number;
-  target: string;
-  created_by: string;
-  idempotency_key: string | null;
-  state: RunState;
-  verdict: Verdict | null;
-  reason: string;
-  started_at: Date;
-  ended_at: Date | null;
-  updated_at: Date;
-  fault_window: FaultWindow | null;
-  halt: HaltInfo | null;
-  metrics: MetricVerdict[];
-  owner: string | null;
-  heartbeat_at: Date | null;
-}
-
-const RUN_COLUMNS =
-  'id, experiment, version, target, created_by, idempotency_key, state, verdict, reason, started_at, ended_at, updated_at, fault_window, halt, metrics, owner, heartbeat_at';
-
-function toRun(row: RunRow): StoredRun {
-  return {
-    id: row.id,
-    experiment: row.experiment,
-    version: row.version,
-    target: row.target,
-    actor: row.created_by,
-    idempotencyKey: row.idempotency_key,
-    state: row.state,
-    verdict: row.verdict,
-    reason: row.reason,
-    startedAt: iso(row.started_at),
-    endedAt: isoOrNull(row.ended_at),
-    updatedAt: iso(row.updated_at),
-    window: row.fault_window,
-    halt: row.halt,
-    metrics: row.metrics,
-    owner: row.owner,
-    heartbeatAt: isoOrNull(row.heartbeat_at),
-  };
-}
-
 interface EventRow {
   seq: number;
   at: Date;
@@ -135,111 +82,11 @@ function checkPatch(patch: RunPatch): void {
 }
 
 export function createRunRepository(sql: Sql): RunRepository {
+  const tryCreate = createRunCreator(sql);
   const get = async (id: string): Promise<StoredRun | undefined> => {
     const [row] = await sql.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]);
     return row ? toRun(row) : undefined;
   };
-
-  const byIdempotencyKey = async (db: Sql, experiment: string, key: string): Promise<StoredRun | undefined> => {
-    const [row] = await db.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE experiment = $1 AND idempotency_key = $2`, [experiment, key]);
-    return row ? toRun(row) : undefined;
-  };
-
-  /**
-   * One create inside the batch's transaction, in one statement: the insert
-   * happens only if the experiment version is live (FOR SHARE: a concurrent
-   * experiments.delete, FOR UPDATE, waits for this run to exist, or this waits
-   * for the delete), and a unique index it would violate (the target's active
-   * run, the idempotency key, the id) makes it insert nothing instead of
-   * failing the transaction. Only then is asked why, in the order the answers
-   * matter: a repeated key gets its run even when that run holds the target.
-   * `active` is the count under the cap lock.
-   */
-  const createOne = async (tx: Sql, input: NewRun, active: number | undefined): Promise<{ run: StoredRun; created: boolean }> => {
-    const full = input.maxActive !== undefined && active !== undefined && active >= input.maxActive;
-    for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt += 1) {
-      if (!full) {
-        const [row] = await tx.query<RunRow>(
-          `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
-           SELECT $1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END
-           WHERE EXISTS (SELECT 1 FROM experiments e JOIN experiment_versions v ON v.experiment = e.name AND v.version = $3
-                         WHERE e.name = $2 AND e.deleted_at IS NULL FOR SHARE OF e)
-           ON CONFLICT DO NOTHING RETURNING ${RUN_COLUMNS}`,
-          [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
-        );
-        if (row) return { run: toRun(row), created: true };
-      }
-      if (input.idempotencyKey !== undefined) {
-        const existing = await byIdempotencyKey(tx, input.experiment, input.idempotencyKey);
-        if (existing) return { run: existing, created: false };
-      }
-      const [live] = await tx.query<{ name: string }>(
-        `SELECT e.name FROM experiments e JOIN experiment_versions v ON v.experiment = e.name AND v.version = $2
-         WHERE e.name = $1 AND e.deleted_at IS NULL`,
-        [input.experiment, input.version],
-      );
-      if (!live) throw new NotFoundError('experiment version', `${input.experiment}@${input.version}`);
-      if (full) throw new CapacityError(input.maxActive as number);
-      const [same] = await tx.query<{ id: string }>('SELECT id FROM runs WHERE id = $1', [input.id]);
-      if (same) throw new ConflictError(`run "${input.id}" already exists`, 'run_exists');
-      const [holder] = await tx.query<{ id: string }>('SELECT id FROM runs WHERE target = $1 AND state = ANY($2::text[])', [input.target, ACTIVE_STATES]);
-      if (holder) throw new LockedError(input.target, holder.id);
-      // The holder ended in between: the target is free now, try again.
-    }
-    throw new ConflictError(`could not create run "${input.id}" after ${CREATE_ATTEMPTS} attempts: target "${input.target}" is contended`, 'target_contended');
-  };
-
-  /**
-   * Group commit: the creates that arrive while one transaction is under way
-   * share the next one. One creator at a time counts and inserts under the cap
-   * (the advisory lock, until commit): a count then an insert outside it let
-   * 100 concurrent starts all see room under the cap. A create that is refused
-   * (locked, not found, full) is refused by this code, not by a failed
-   * statement, so the others of the batch go on; a database error fails the
-   * batch, and its creates are then retried one transaction each, so one bad
-   * create cannot take the others down. A burst of starts pays one transaction
-   * and one statement per run (bench:starts).
-   */
-  const batch = (inputs: NewRun[]): Promise<Settled<{ run: StoredRun; created: boolean }>[]> =>
-    sql.transaction(async (tx) => {
-      // Always taken: two replicas' batches inserting the same targets in another order would deadlock.
-      await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [CAP_LOCK_KEY]);
-      let active: number | undefined;
-      if (inputs.some((i) => i.maxActive !== undefined)) {
-        const [row] = await tx.query<{ n: number }>('SELECT count(*) AS n FROM runs WHERE state = ANY($1::text[])', [ACTIVE_STATES]);
-        active = row!.n;
-      }
-      const results: Settled<{ run: StoredRun; created: boolean }>[] = [];
-      for (const input of inputs) {
-        try {
-          const result = await createOne(tx, input, active);
-          if (result.created && active !== undefined) active += 1;
-          results.push({ ok: true, value: result });
-        } catch (error) {
-          if (!isRefusal(error)) throw error;
-          results.push({ ok: false, error });
-        }
-      }
-      return results;
-    });
-  const creates = new GroupCommit<NewRun, { run: StoredRun; created: boolean }>(async (inputs) => {
-    try {
-      return await batch(inputs);
-    } catch (error) {
-      if (inputs.length === 1) throw error;
-      const alone: Settled<{ run: StoredRun; created: boolean }>[] = [];
-      for (const input of inputs) {
-        try {
-          const [r] = await batch([input]);
-          alone.push(r!);
-        } catch (err) {
-          alone.push({ ok: false, error: err });
-        }
-      }
-      return alone;
-    }
-  });
-  const tryCreate = (input: NewRun): Promise<{ run: StoredRun; created: boolean }> => creates.submit(input);
 
   return {
     ...createRunDataRepository(sql),

@@ -433,6 +433,38 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
         assert.equal(new Set(results.map((r) => r.run.id)).size, 1);
       });
 
+      it('one batch of creates, each answered for itself: created, locked, its earlier run, no such version, full', async () => {
+        await store.runs.create({ id: 'old', experiment: 'checkout', version: 1, target: 'held', actor: 'a', idempotencyKey: 'again' });
+        // The first create of a burst runs alone; the six behind it share one transaction (group commit).
+        const settled = await Promise.allSettled([
+          store.runs.create({ id: 'lead', experiment: 'checkout', version: 1, target: 't0', actor: 'a' }),
+          store.runs.create({ id: 'b1', experiment: 'checkout', version: 1, target: 't1', actor: 'a' }),
+          store.runs.create({ id: 'b2', experiment: 'checkout', version: 1, target: 't1', actor: 'a' }),
+          store.runs.create({ id: 'b3', experiment: 'checkout', version: 1, target: 'held', actor: 'a', idempotencyKey: 'again' }),
+          store.runs.create({ id: 'b4', experiment: 'checkout', version: 9, target: 't4', actor: 'a' }),
+          store.runs.create({ id: 'b5', experiment: 'checkout', version: 1, target: 'held', actor: 'a' }),
+          store.runs.create({ id: 'b6', experiment: 'checkout', version: 1, target: 't6', actor: 'a', owner: 'replica-1' }),
+        ]);
+        const value = (i: number) => (settled[i] as PromiseFulfilledResult<{ run: { id: string; owner: string | null }; created: boolean }>).value;
+        const reason = (i: number) => (settled[i] as PromiseRejectedResult).reason as unknown;
+        assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+        assert.equal(value(1).run.id, 'b1');
+        assert.ok(reason(2) instanceof LockedError && (reason(2) as LockedError).holder === 'b1', String(reason(2)));
+        assert.deepEqual([value(3).run.id, value(3).created], ['old', false], 'a repeated key gets its run, though that run holds the target');
+        assert.ok(reason(4) instanceof NotFoundError, String(reason(4)));
+        assert.ok(reason(5) instanceof LockedError && (reason(5) as LockedError).holder === 'old', String(reason(5)));
+        assert.deepEqual([value(6).run.id, value(6).run.owner], ['b6', 'replica-1']);
+        assert.equal(await store.runs.countActive(), 4);
+
+        // Past the cap, a batch is refused run by run: room for one more of three.
+        const capped = await Promise.allSettled(
+          ['x0', 'x1', 'x2', 'x3'].map((id) => store.runs.create({ id, experiment: 'checkout', version: 1, target: id, actor: 'a', maxActive: 6 })),
+        );
+        assert.deepEqual(capped.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+        for (const r of capped.slice(2)) assert.equal((r as PromiseRejectedResult).reason.code, 'too_many_runs', String((r as PromiseRejectedResult).reason));
+        assert.equal(await store.runs.countActive(), 6);
+      });
+
       it('runs created for one target at the same time: exactly one succeeds, the rest are Locked by it', async () => {
         const attempts = await Promise.allSettled(
           Array.from({ length: 8 }, (_, i) => store.runs.create({ id: `c${i}`, experiment: 'checkout', version: 1, target: 'shop', actor: 'a' })),
