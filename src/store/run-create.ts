@@ -25,10 +25,10 @@ const CREATE_ATTEMPTS = 3;
 /** The create path of the run repository: validated inputs in, `{ run, created }` or a refusal out. */
 export function createRunCreator(sql: Sql): CreateRun {
   /**
-   * One create inside the batch's transaction, in one statement: the insert
-   * happens only if the experiment version is live (FOR SHARE: a concurrent
-   * experiments.delete, FOR UPDATE, waits for this run to exist, or this waits
-   * for the delete), and a unique index it would violate (the target's active
+   * One create inside the batch's transaction, in one statement (insertMany
+   * of one): the insert happens only if the experiment version is live (FOR
+   * SHARE: a concurrent experiments.delete, FOR UPDATE, waits for this run to
+   * exist, or this waits for the delete), and a unique index it would violate (the target's active
    * run, the idempotency key, the id) makes it insert nothing instead of
    * failing the transaction. Only then is asked why, in the order the answers
    * matter: a repeated key gets its run even when that run holds the target.
@@ -38,14 +38,7 @@ export function createRunCreator(sql: Sql): CreateRun {
     const full = input.maxActive !== undefined && active !== undefined && active >= input.maxActive;
     for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt += 1) {
       if (!full) {
-        const [row] = await tx.query<RunRow>(
-          `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
-           SELECT $1, $2, $3, $4, $5, $6, $7::text, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END
-           WHERE EXISTS (SELECT 1 FROM experiments e JOIN experiment_versions v ON v.experiment = e.name AND v.version = $3
-                         WHERE e.name = $2 AND e.deleted_at IS NULL FOR SHARE OF e)
-           ON CONFLICT DO NOTHING RETURNING ${RUN_COLUMNS}`,
-          [input.id, input.experiment, input.version, input.target, input.actor, input.idempotencyKey ?? null, input.owner ?? null],
-        );
+        const [row] = await insertMany(tx, [input]);
         if (row) return { run: toRun(row), created: true };
       }
       if (input.idempotencyKey !== undefined) {
@@ -68,7 +61,7 @@ export function createRunCreator(sql: Sql): CreateRun {
     throw new ConflictError(`could not create run "${input.id}" after ${CREATE_ATTEMPTS} attempts: target "${input.target}" is contended`, 'target_contended');
   };
 
-  /** createOne's insert for many runs at once, in input order; the rows a unique index refuses are left out. */
+  /** The insert of createOne for many runs at once, in input order; the rows a unique index refuses are left out. */
   const insertMany = (tx: Sql, inputs: readonly NewRun[]): Promise<RunRow[]> =>
     tx.query<RunRow>(
       `INSERT INTO runs (id, experiment, version, target, created_by, idempotency_key, owner, heartbeat_at)
