@@ -20,8 +20,9 @@
  *
  * Spread (a separate finding). Paired mean absolute deviations from each
  * group's median, one-sided "experiment more spread out" (harmful when the
- * ratio of deviations is beyond the band), on the same units. `spread: report` (default) reports it beside the verdict
- * without touching it; `spread: fail` makes it a judged check; `ignore` skips it.
+ * ratio of deviations is beyond the band), on the same units. `spread:
+ * report` (default) reports it beside the verdict without touching it;
+ * `spread: fail` makes it a judged check; `ignore` skips it.
  *
  * Rare events (count metrics: `counts: true`, or non-negative integers, at
  * least half zero): the exact conditional Poisson test on the totals, with

@@ -18,6 +18,7 @@ export type CreateRun = (input: NewRun) => Promise<{ run: StoredRun; created: bo
 const isRefusal = (err: unknown): boolean =>
   err instanceof LockedError || err instanceof NotFoundError || err instanceof ConflictError || err instanceof CapacityError;
 
+/** pg_advisory_xact_lock key serialising capped creates ("ssrunCAP" in ASCII, any fixed bigint would do). */
 const CAP_LOCK_KEY = 0x7373_7275_6e43_4150n.toString();
 /** Bounded retries when the holder of a target finished between our insert and our look-up. */
 const CREATE_ATTEMPTS = 3;

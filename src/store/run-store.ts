@@ -32,7 +32,6 @@ const VERDICTS: ReadonlySet<string> = new Set<string>(['pass', 'fail', 'inconclu
 const DEFAULT_LIST_LIMIT = 50;
 const MAX_LIST_LIMIT = 500;
 const DEFAULT_STALE_AFTER_MS = 30_000;
-/** pg_advisory_xact_lock key serialising capped creates ("ssrunCAP" in ASCII, any fixed bigint would do). */
 interface EventRow {
   seq: number;
   at: Date;
