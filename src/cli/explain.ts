@@ -9,7 +9,7 @@
  */
 import { collectionPlan } from '../engine/group-queries.ts';
 import { burnRateWindows, errorRatioQuery } from '../engine/guardrails.ts';
-import { historyMs, metricShapes } from '../engine/kpi-guardrails.ts';
+import { historyMs, metricShapes, shorterWindows } from '../engine/kpi-guardrails.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { metricSourceRegistry } from '../metric-sources/registry.ts';
 import { guaranteedSamples } from '../metric-sources/types.ts';
@@ -44,7 +44,9 @@ export function explainExperiment(experiment: Experiment): string[] {
   const shapes = metricShapes(spec);
   for (const metric of spec.steadyState) {
     const shape = shapes.get(metric.name);
-    const tolerance = metric.tolerance.kind === 'relative' ? `${percent(metric.tolerance.value)} of control's median` : `${metric.tolerance.value} in the metric's unit`;
+    // The paired judge compares means (ADR 013), Kayenta's Mann-Whitney medians.
+    const centre = spec.analysis.method === 'paired' ? 'mean' : 'median';
+    const tolerance = metric.tolerance.kind === 'relative' ? `${percent(metric.tolerance.value)} of control's ${centre}` : `${metric.tolerance.value} in the metric's unit`;
     lines.push(`  metric ${metric.name}: ${DIRECTION[metric.direction]}, tolerance ${tolerance}, at least ${metric.minSamples ?? spec.analysis.minSamples} samples per group`);
     for (const group of ['control', 'experiment'] as const) {
       lines.push(`    ${`${group}:`.padEnd(12)}${renderQuery(metric.query, templateVars(experiment, group))}`);
@@ -89,8 +91,18 @@ function explainGuardrail(experiment: Experiment, g: Guardrail, shapes: ReturnTy
   const metric = spec.steadyState.find((m) => m.name === g.compare);
   const shape = metric && shapes.get(metric.name);
   const history = shape ? `, noise learned over the ${formatDuration(historyMs(spec, shape))} before the window` : '';
-  return [
+  const lines = [
     `  guardrail ${g.name} (compare ${g.compare}): anytime-valid sequential test at alpha ${g.alpha ?? spec.analysis.alpha}, ` +
       `halts when the experiment group is worse than control beyond the tolerance${history}`,
   ];
+  const shorter = metric && shape ? shorterWindows(spec, metric, shape) : [];
+  if (metric && shape?.windowMs != null && shorter.length > 0) {
+    const windows = shorter.map((c) => formatDuration(c.windowMs)).join(' or ');
+    lines.push(
+      `    reads ${metric.name} over ${windows} windows if the source answers them at its history's steps (tried at preflight; ` +
+        `else the query's own ${formatDuration(shape.windowMs)}): a sudden drop then shows within a few steps, not ${shape.windowSteps} (ADR 026)`,
+      `      experiment: ${render(shorter[0]!.query)}`,
+    );
+  }
+  return lines;
 }

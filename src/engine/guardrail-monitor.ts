@@ -23,7 +23,7 @@ import {
 } from './guardrails.ts';
 import { replayPolledGuardrail } from './guardrail-replay.ts';
 import { KpiGuardrails } from './kpi-guardrails.ts';
-import type { GuardrailObservation, HaltInfo, RunRecord } from './types.ts';
+import type { CollectedSeries, GuardrailObservation, HaltInfo, RunRecord } from './types.ts';
 
 type Spec = Experiment['spec'];
 type Polled = ThresholdGuardrail | SloGuardrail;
@@ -122,9 +122,12 @@ export class GuardrailMonitor {
     return this.haltInfo(g.name, outcome.kind === 'no-data' ? 'no-data' : g.kind, reason, outcome, threshold);
   }
 
-  /** KPI comparison guardrails (kpi-guardrails.ts): feed the new paired steps, halt on the first rejection. */
-  evaluateCompares(added: boolean): HaltInfo | undefined {
-    for (const look of this.kpi.feed(this.run.series)) {
+  /**
+   * KPI comparison guardrails (kpi-guardrails.ts): feed the new paired steps, halt on the first rejection.
+   * `guardrailSeries`: what the collector gathered for the guardrails alone (a shorter window).
+   */
+  evaluateCompares(added: boolean, guardrailSeries: readonly CollectedSeries[] = []): HaltInfo | undefined {
+    for (const look of this.kpi.feed([...this.run.series, ...guardrailSeries])) {
       if (look.looks > 0 || added) this.observe(look.guardrail, this.deps.now(), look.estimate, look.halt !== undefined);
       if (look.halt) {
         const info = this.haltInfo(look.guardrail, 'compare', look.halt.reason, undefined, { alpha: look.halt.alpha });

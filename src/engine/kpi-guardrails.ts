@@ -8,10 +8,15 @@
  *
  * The test's noise is learned from the metric's history before the window
  * (both groups, `analysis.history` back), so nothing waits for a burn-in.
+ * A counter rate is read over a window of 2 or 4 steps where that history
+ * shows the source answers it (ADR 026): a sudden drop then fills the window
+ * in 2 steps instead of the query's 15.
  */
 import { formatNumber } from '../lib/format-number.ts';
 import type { Sample } from '../metric-sources/types.ts';
+import { formatDuration } from '../lib/duration.ts';
 import { describeShape, queryShape, type QueryShape } from '../queries/query-shape.ts';
+import { withRangeWindow } from '../queries/range-window.ts';
 import type { CompareGuardrail, Experiment, SteadyStateMetric } from '../spec/schema.ts';
 import { judgeMetric, type MetricVerdict } from '../stats/verdict.ts';
 import {
@@ -51,8 +56,53 @@ export interface KpiLook {
 interface Entry {
   guardrail: CompareGuardrail;
   metric: SteadyStateMetric;
+  /** What the test reads: the metric, or its counter rate over a shorter window. */
+  feed: SteadyStateMetric;
   state: WindowedSequentialState;
   fedUntil: number;
+}
+
+type GroupHistory = { control: Sample[]; experiment: Sample[] };
+type HistoryFetch = (metric: SteadyStateMetric, lookbackMs: number) => Promise<GroupHistory>;
+
+interface FeedChoice {
+  feed: SteadyStateMetric;
+  shape: QueryShape;
+  history: GroupHistory | null;
+  /** Which window it reads and why, for the run's timeline ('' when there was no choice). */
+  note: string;
+}
+
+export interface ArmedGuardrail {
+  guardrail: string;
+  noise: 'history' | 'window';
+  steps: number;
+  /** Set when the guardrail reads a shorter window than the metric's query. */
+  query?: string;
+  windowSteps?: number;
+  how: string;
+}
+
+/**
+ * The shorter windows a compare guardrail may read its metric's counter rate
+ * over (2, then 4 steps), rewritten (range-window.ts); none where the source
+ * is not PromQL, the metric is not a counter rate, or the rewrite is not sound.
+ * Which one it reads is decided at preflight, on the history (shorterWindow).
+ */
+export function shorterWindows(spec: Spec, metric: SteadyStateMetric, shape: QueryShape): { windowMs: number; query: string }[] {
+  if (spec.source.kind === 'datadog' || shape.kind !== 'counter-rate' || shape.windowMs === null) return [];
+  const out: { windowMs: number; query: string }[] = [];
+  for (const windowMs of [2 * spec.source.step, 4 * spec.source.step]) {
+    const rewritten = withRangeWindow(metric.query, windowMs);
+    if (rewritten.ok) out.push({ windowMs, query: rewritten.query });
+  }
+  return out;
+}
+
+/** Steps where both groups have a finite value. */
+function pairedSteps(h: GroupHistory, stepMs: number): number {
+  const paired = pairByTime(h.control, h.experiment, stepMs);
+  return paired.control.filter((v, i) => Number.isFinite(v) && Number.isFinite(paired.experiment[i])).length;
 }
 
 export class KpiGuardrails {
@@ -75,44 +125,26 @@ export class KpiGuardrails {
   /** What was read before the window, per metric, for the fixed-horizon judge. */
   readonly history = new Map<string, { control: Sample[]; experiment: Sample[] } | null>();
 
-  /** Arm every compare guardrail with the noise learned from its metric's history (null: none usable). */
-  arm(history: Map<string, { control: Sample[]; experiment: Sample[] } | null>): { guardrail: string; noise: 'history' | 'window'; steps: number }[] {
-    const armed: { guardrail: string; noise: 'history' | 'window'; steps: number }[] = [];
-    for (const g of this.spec.guardrails) {
-      if (g.kind !== 'compare') continue;
-      const metric = this.spec.steadyState.find((m) => m.name === g.compare) as SteadyStateMetric;
-      const shape = this.shapeOf(metric);
-      const model = shape.kind === 'counter-rate' ? 'counts' : 'gauss';
-      const h = history.get(metric.name) ?? null;
-      const paired = h ? pairByTime(h.control, h.experiment, this.spec.source.step) : { control: [], experiment: [] };
-      const noise: NoiseScale | null = h ? noiseFromHistory(paired.control, paired.experiment, model) : null;
-      this.entries.push({
-        guardrail: g,
-        metric,
-        fedUntil: -Infinity,
-        state: initWindowedSequential({
-          alpha: g.alpha ?? this.spec.analysis.alpha,
-          direction: metric.direction,
-          tolerance: metric.tolerance,
-          windowSteps: shape.windowSteps,
-          model,
-          noise,
-        }),
-      });
-      armed.push({ guardrail: g.name, noise: noise ? 'history' : 'window', steps: paired.control.filter((v, i) => Number.isFinite(v) && Number.isFinite(paired.experiment[i])).length });
-    }
-    return armed;
+  /** What the guardrails read that the verdict does not: a counter rate over a shorter window (ADR 026). */
+  feeds(): SteadyStateMetric[] {
+    const feeds = new Map(this.entries.filter((e) => e.feed !== e.metric).map((e) => [e.feed.name, e.feed]));
+    return [...feeds.values()];
+  }
+
+  /** Names of the series the guardrails read at every look (the metric, or its shorter window). */
+  readEachLook(): Set<string> {
+    return new Set(this.entries.map((e) => e.feed.name));
   }
 
   /**
-   * Query each needed metric's history through `fetch` and arm the guardrails.
-   * A failed query leaves that guardrail to learn its noise in the window
-   * (`onError` sees the error and may rethrow, e.g. when the run was aborted).
+   * Query each needed metric's history through `fetch` and arm the guardrails:
+   * each learns its noise from the history of what it reads, and a counter
+   * rate is read over a shorter window where the history shows the source
+   * answers it (shorterWindow). A failed query leaves that guardrail to learn
+   * its noise in the window (`onError` sees the error and may rethrow, e.g.
+   * when the run was aborted).
    */
-  async armFromSource(
-    fetch: (metric: SteadyStateMetric, lookbackMs: number) => Promise<{ control: Sample[]; experiment: Sample[] }>,
-    onError: (err: unknown) => void,
-  ): Promise<{ guardrail: string; noise: 'history' | 'window'; steps: number; how: string }[]> {
+  async armFromSource(fetch: HistoryFetch, onError: (err: unknown) => void): Promise<ArmedGuardrail[]> {
     const history = this.history;
     for (const { metric, lookbackMs } of this.historyNeeds()) {
       try {
@@ -122,22 +154,87 @@ export class KpiGuardrails {
         history.set(metric.name, null);
       }
     }
-    return this.arm(history).map((a) => ({
-      ...a,
-      how:
-        a.noise === 'history'
-          ? `noise learned from ${a.steps} steps before the window`
-          : `too little history (${a.steps} steps): noise learned from the window's own steps, so it halts later`,
-    }));
+    const armed: ArmedGuardrail[] = [];
+    for (const g of this.spec.guardrails) {
+      if (g.kind !== 'compare') continue;
+      const metric = this.spec.steadyState.find((m) => m.name === g.compare) as SteadyStateMetric;
+      const read = await this.shorterWindow(metric, history.get(metric.name) ?? null, fetch, onError);
+      armed.push(this.arm(g, metric, read));
+    }
+    return armed;
+  }
+
+  /**
+   * The shortest window (2, then 4 steps) over which the metric's counter
+   * rate answers at ≥ 95% of the steps its own query answered in history;
+   * the query's own window where none does or the rewrite is not sound.
+   */
+  private async shorterWindow(metric: SteadyStateMetric, history: GroupHistory | null, fetch: HistoryFetch, onError: (err: unknown) => void): Promise<FeedChoice> {
+    const shape = this.shapeOf(metric);
+    const own: FeedChoice = { feed: metric, shape, history, note: '' };
+    const candidates = shorterWindows(this.spec, metric, shape);
+    if (candidates.length === 0 || !history || shape.windowMs === null) return own;
+    const step = this.spec.source.step;
+    const base = pairedSteps(history, step);
+    let note = '';
+    for (const { windowMs, query } of candidates) {
+      const feed: SteadyStateMetric = { ...metric, name: `${metric.name}[${formatDuration(windowMs)}]`, query };
+      let answered = 0;
+      let feedHistory: GroupHistory | null = null;
+      try {
+        feedHistory = await fetch(feed, historyMs(this.spec, shape));
+        answered = pairedSteps(feedHistory, step);
+      } catch (err) {
+        onError(err);
+      }
+      const of = `${formatDuration(windowMs)} windows answered at ${answered} of ${base} steps before the window`;
+      if (feedHistory && answered >= 20 && answered >= 0.95 * base) {
+        return { feed, shape: queryShape(query, step, 'prometheus'), history: feedHistory, note: `reads ${metric.name} over ${of} (the query's own: ${formatDuration(shape.windowMs)})` };
+      }
+      note = `reads the query's own ${formatDuration(shape.windowMs)} windows (${of})`;
+    }
+    return { ...own, note };
+  }
+
+  private arm(guardrail: CompareGuardrail, metric: SteadyStateMetric, read: FeedChoice): ArmedGuardrail {
+    const model = read.shape.kind === 'counter-rate' ? 'counts' : 'gauss';
+    const paired = read.history ? pairByTime(read.history.control, read.history.experiment, this.spec.source.step) : { control: [], experiment: [] };
+    const noise: NoiseScale | null = read.history ? noiseFromHistory(paired.control, paired.experiment, model) : null;
+    this.entries.push({
+      guardrail,
+      metric,
+      feed: read.feed,
+      fedUntil: -Infinity,
+      state: initWindowedSequential({
+        alpha: guardrail.alpha ?? this.spec.analysis.alpha,
+        direction: metric.direction,
+        tolerance: metric.tolerance,
+        windowSteps: read.shape.windowSteps,
+        model,
+        noise,
+      }),
+    });
+    const steps = paired.control.filter((v, i) => Number.isFinite(v) && Number.isFinite(paired.experiment[i])).length;
+    const how =
+      noise !== null
+        ? `noise learned from ${steps} steps before the window`
+        : `too little history (${steps} steps): noise learned from the window's own steps, so it halts later`;
+    return {
+      guardrail: guardrail.name,
+      noise: noise ? 'history' : 'window',
+      steps,
+      ...(read.feed !== metric ? { query: read.feed.query, windowSteps: read.shape.windowSteps } : {}),
+      how: read.note ? `${how}; ${read.note}` : how,
+    };
   }
 
   /** Feed the steps collected since the last call; the first guardrail that rejects halts. */
   feed(series: readonly CollectedSeries[]): KpiLook[] {
     const out: KpiLook[] = [];
     for (const entry of this.entries) {
-      const { metric } = entry;
-      const control = series.find((s) => s.metric === metric.name && s.group === 'control')?.samples ?? [];
-      const experiment = new Map((series.find((s) => s.metric === metric.name && s.group === 'experiment')?.samples ?? []).map((p) => [p.t, p.v]));
+      const { metric, feed } = entry;
+      const control = series.find((s) => s.metric === feed.name && s.group === 'control')?.samples ?? [];
+      const experiment = new Map((series.find((s) => s.metric === feed.name && s.group === 'experiment')?.samples ?? []).map((p) => [p.t, p.v]));
       let looks = 0;
       for (const c of control) {
         if (c.t <= entry.fedUntil) continue;

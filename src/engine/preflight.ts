@@ -89,5 +89,8 @@ export async function armKpiGuardrails(ctx: Omit<PreflightContext, 'injector'>, 
       ctx.log.debug({ err }, 'history query failed; the guardrail learns its noise in the window');
     },
   );
-  for (const a of armed) await ctx.emit('guardrail.armed', `guardrail "${a.guardrail}": ${a.how}`, { guardrail: a.guardrail, noise: a.noise, steps: a.steps });
+  for (const a of armed) {
+    const data = { guardrail: a.guardrail, noise: a.noise, steps: a.steps, ...(a.query ? { query: a.query, windowSteps: a.windowSteps ?? 1 } : {}) };
+    await ctx.emit('guardrail.armed', `guardrail "${a.guardrail}": ${a.how}`, data);
+  }
 }

@@ -105,6 +105,8 @@ class RunExecution {
       range: (a, b) => this.range(a, b),
       onSamples: (chunk, run) => deps.onSamples?.(chunk, run),
       abortError: () => this.abortError(),
+      guardrailFeeds: () => this.guardrails.kpi.feeds(),
+      readEachLook: () => this.guardrails.kpi.readEachLook(),
     });
     this.ladder = this.spec.fault.steps
       ? new LadderDriver({
@@ -116,7 +118,7 @@ class RunExecution {
           emit: (type, message, data) => this.emit(type, message, data),
           monitor: (until) => this.monitor(until, true),
           collect: async () => {
-            await this.collector.increment();
+            await this.collector.increment(true);
             await this.collector.settled();
           },
           history: (metric) => this.guardrails.kpi.history.get(metric),
@@ -338,7 +340,7 @@ class RunExecution {
       if (breach) return breach;
       if (collecting) {
         const added = await collecting;
-        const compareBreach = this.guardrails.evaluateCompares(added);
+        const compareBreach = this.guardrails.evaluateCompares(added, this.collector.guardrailSeries);
         if (compareBreach) return compareBreach;
       }
       await this.saveEvaluations();

@@ -78,7 +78,7 @@ const CORE: Record<string, FieldDoc> = {
   'spec.guardrails[]<slo>.windows.short': { description: 'Short window: says the burn is still happening.', unit: DURATION, example: '5m' },
   'spec.guardrails[]<slo>.for': { description: 'Consecutive breaching evaluations needed to halt.', unit: 'evaluations', example: '2' },
   'spec.guardrails[]<compare>.name': { description: 'Name of the guardrail, unique in the spec.', example: 'sps-drop' },
-  'spec.guardrails[]<compare>.compare': { description: 'Name of a steady-state metric: halt as soon as an anytime-valid sequential test finds the experiment group worse than control beyond the metric\'s tolerance, in its direction.', example: 'checkout-sps' },
+  'spec.guardrails[]<compare>.compare': { description: 'Name of a steady-state metric: halt as soon as an anytime-valid sequential test finds the experiment group worse than control beyond the metric\'s tolerance, in its direction. A counter rate (`rate`/`increase`) is read over a window of 2 or 4 steps where the source answers one before the window (ADR 026), so a sudden drop shows within a few steps rather than the query\'s whole window.', example: 'checkout-sps' },
   'spec.guardrails[]<compare>.alpha': { description: 'Level of the sequential test. Default: `analysis.alpha`.', unit: 'probability', example: '0.01' },
   'spec.guardrails[]<threshold>.name': { description: 'Name of the guardrail, unique in the spec.', example: 'checkout-errors' },
   'spec.guardrails[]<threshold>.query': { description: 'Query whose latest value is compared with `max` / `min`; or `{ template, vars }` from the query library.', example: 'sum(rate(http_requests_total{group="experiment",code=~"5.."}[15s])) / sum(rate(http_requests_total{group="experiment"}[15s]))' },

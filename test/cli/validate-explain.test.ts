@@ -42,7 +42,7 @@ describe('validate --explain', () => {
     const at = (prefix: string): number => lines.findIndex((l) => l.startsWith(prefix));
     const sps = at('  metric sps:');
     assert.deepEqual(lines.slice(sps, sps + 7), [
-      '  metric sps: a decrease is bad, tolerance 5% of control\'s median, at least 30 samples per group',
+      '  metric sps: a decrease is bad, tolerance 5% of control\'s mean, at least 30 samples per group',
       '    control:    sum(rate(shop_checkouts_total{service="shop",group="blue"}[15s]))',
       '    experiment: sum(rate(shop_checkouts_total{service="shop",group="green"}[15s]))',
       '    step 1s, range window 15s',
@@ -71,7 +71,11 @@ describe('validate --explain', () => {
     assert.equal(lines[fixed + 1], '    windows: long 1m, short 5s, as the spec sets them, in whole steps');
     const cap = lines.findIndex((l) => l.startsWith('  guardrail cap '));
     assert.deepEqual(lines.slice(cap, cap + 2), ['  guardrail cap (threshold): halts when above 3 for 2 evaluations in a row', '    query: max(x{group="green"})']);
-    assert.match(lines.find((l) => l.startsWith('  guardrail drop '))!, /compare sps\): anytime-valid sequential test at alpha 0\.05, .*noise learned over the 10m before the window/);
+    const drop = lines.findIndex((l) => l.startsWith('  guardrail drop '));
+    assert.match(lines[drop]!, /compare sps\): anytime-valid sequential test at alpha 0\.05, .*noise learned over the 10m before the window/);
+    // A counter rate: the shorter windows it tries at preflight (ADR 026), and the query it would read.
+    assert.match(lines[drop + 1]!, /^ {4}reads sps over 2s or 4s windows if the source answers them .*else the query's own 15s\): a sudden drop then shows within a few steps, not 15 \(ADR 026\)$/);
+    assert.equal(lines[drop + 2], '      experiment: sum(rate(shop_checkouts_total{service="shop",group="green"}[2s]))');
   });
 
   it('keeps the warnings about queries that cannot be judged soundly (printed after the explanation)', () => {

@@ -187,7 +187,7 @@ test('samples reach the observer during the window, not only at the end; the jud
     closedAt = Date.now();
     await originalClose(h);
   };
-  const run = await executeRun(experiment({ duration: '3s' }), {
+  const run = await executeRun(experiment({ duration: '7s' }), {
     source: new FakeSource(world()),
     injector,
     logger,
@@ -197,7 +197,10 @@ test('samples reach the observer during the window, not only at the end; the jud
   });
   assert.equal(run.state, 'passed', run.reason);
   const during = chunks.filter((c) => c.at < closedAt);
+  // No guardrail reads the metric, so it is collected every LIVE_COLLECT_MS (5 s), not at each of the 1 s looks:
+  // at the window's first look and 5 s later, a chunk per group each time.
   assert.ok(during.length >= 4, `chunks during the window: ${during.length}`);
+  assert.ok(during.length <= 6, `chunks during the window: ${during.length} (collected at every look?)`);
   // Chunks never overlap: the persisted samples add up to at most the final series.
   for (const group of ['control', 'experiment']) {
     const persisted = chunks.filter((c) => c.group === group).reduce((a, c) => a + c.n, 0);
