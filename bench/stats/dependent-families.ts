@@ -151,11 +151,18 @@ export interface DependentSeries {
   /** history + window per-step values per group; the window starts at index `history`. */
   control: Float64Array;
   experiment: Float64Array;
+  /** Counter rates only: the same events at the same steps over `SimOptions.readWindowSeconds` (ADR 026's shorter read). */
+  short?: { control: Float64Array; experiment: Float64Array };
 }
 
 export interface SimOptions {
   /** Shared load and slowness wander (false: both fixed at 1, for the oracle floor). */
   wander?: boolean;
+  /**
+   * Counter rates: also evaluate each step over this shorter window, ending at the same time, from the
+   * same events (no extra randomness: the query's own series are unchanged by asking).
+   */
+  readWindowSeconds?: number;
 }
 
 /** Raw seconds a run needs, and the index of the fault's first second. */
@@ -210,7 +217,15 @@ function simulateRate(f: DependentFamily, rng: Rng, effect: number, history: num
     control[j] = (pc[a + w]! - pc[a]!) / w;
     experiment[j] = (pe[a + w]! - pe[a]!) / w;
   }
-  return { control, experiment };
+  const r = opts.readWindowSeconds;
+  if (r === undefined || !(r > 0 && r < w)) return { control, experiment };
+  const short = { control: new Float64Array(steps), experiment: new Float64Array(steps) };
+  for (let j = 0; j < steps; j++) {
+    const end = j * s + w;
+    short.control[j] = (pc[end]! - pc[end - r]!) / r;
+    short.experiment[j] = (pe[end]! - pe[end - r]!) / r;
+  }
+  return { control, experiment, short };
 }
 
 const NB = BUCKETS_MS.length + 1;

@@ -18,10 +18,16 @@ export const DEFAULT_TARGET_UNITS = initWindowedSequential({
   model: 'counts',
   noise: null,
 }).params.targetUnits;
-/** The guardrail as the engine arms it, then parameter variants of it (targetUnits, the mixture's tightest point). */
+const READ_SHORT = 'reads 2-step windows (ADR 026)';
+/**
+ * The guardrail on the query's own window, then variants of it: targetUnits (the mixture's tightest point), and
+ * the engine's shorter read of a counter rate, which it uses where the source answers 2-step windows.
+ */
 export const VARIANTS: GuardrailVariant[] = [
   { label: `default (targetUnits ${DEFAULT_TARGET_UNITS})` },
   ...[4, 8, 20].filter((t) => t !== DEFAULT_TARGET_UNITS).map((t) => ({ label: `targetUnits ${t}`, targetUnits: t })),
+  // What the engine reads where the scrape interval allows (ADR 026); the default row is the query's own window.
+  { label: READ_SHORT, readWindowSteps: 2 },
 ];
 const CHUNK = 250;
 const MIN_SAMPLES = 30;
@@ -55,6 +61,8 @@ interface Rate {
 
 export interface GuardrailRow {
   variant: string;
+  /** False where the variant does not apply to the family (then the figures are empty). */
+  applicable: boolean;
   halts: Rate;
   /** Median looks to halt from the onset (runs that never halt count as never; null when fewer than half halt). */
   medianFromOnset: number | null;
@@ -140,6 +148,7 @@ function rowOf(f: DependentFamily, effect: number, chunks: DependentResult[], al
     const halted = looks.filter((x): x is number => x !== null).length;
     return {
       variant: v.label,
+      applicable: chunks[0]!.applicable[i] !== false,
       halts: rateOf(halted, reps),
       medianFromOnset: median(looks),
       medianFromFull: median(looks.map((x) => (x === null ? null : x - (k - 1)))),
@@ -207,6 +216,13 @@ export function dependentTargets(rows: readonly DependentRow[], alpha: number): 
       ...rateTarget(g.halts.rate, g.halts.se, r.reps, alpha),
     });
   }
+  // The shorter read is what the engine uses where it can: its nulls are checked the same way.
+  for (const r of rows.filter((x) => !x.harmful)) {
+    const g = r.guardrail.find((x) => x.variant === READ_SHORT && x.applicable);
+    if (!g) continue;
+    const what = r.effect === 0 ? 'false halts under A/A' : 'false halts within tolerance';
+    out.push({ target: `${what}, ${READ_SHORT}, ≤ α`, family: r.family, effect: r.effect, ...rateTarget(g.halts.rate, g.halts.se, r.reps, alpha) });
+  }
   for (const f of DEPENDENT_FAMILIES.filter((x) => x.kind === 'counter-rate')) {
     const r = row(f.id, 0.2);
     if (!r) continue;
@@ -225,6 +241,7 @@ export function dependentTargets(rows: readonly DependentRow[], alpha: number): 
     const r = row(f.id, 0.5);
     if (!r) continue;
     const g = r.guardrail[0]!;
+    const short = r.guardrail.find((x) => x.variant === READ_SHORT && x.applicable);
     out.push({
       target: `50% drop: ≤ 5 looks after the drop reaches the metric (${f.stepSeconds} s step)`,
       family: f.id,
@@ -232,6 +249,7 @@ export function dependentTargets(rows: readonly DependentRow[], alpha: number): 
       value: `${num(g.medianFromFull)} (from onset ${num(g.medianFromOnset)}, window full at look ${windowStepsOf(f)})`,
       limit: '5',
       ...plain(g.medianFromFull !== null && g.medianFromFull <= 5),
+      ...(short ? { note: `${READ_SHORT}: ${num(short.medianFromOnset)} looks from onset` } : {}),
     });
   }
   // Also checked: the other nulls of the guardrail (the tolerance boundary is the worst case of "no harm beyond
@@ -322,15 +340,19 @@ export function dependentMarkdown(rows: readonly DependentRow[], targets: readon
     lines.push(
       '## New guardrail, parameter variants',
       '',
-      `The same runs, the guardrail with other \`targetUnits\` (where the mixture is tightest; the engine uses the default, ${DEFAULT_TARGET_UNITS}): ` +
-        'halts / median looks from the onset (/ looks over the SPRT floor, β matched to the default\'s miss rate).',
+      `The same runs, the guardrail with other \`targetUnits\` (where the mixture is tightest; the engine uses the default, ${DEFAULT_TARGET_UNITS}), ` +
+        `and **${READ_SHORT}**: a counter rate read over windows of 2 steps ending at the same steps, from the same events, with ` +
+        'its noise learned from its own history — what the engine reads where the scrape interval answers such windows (— where it ' +
+        'does not apply): halts / median looks from the onset (/ looks over the SPRT floor, β matched to the default\'s miss rate). ' +
+        'Its A/A and tolerance-boundary rows are its false halts.',
       '',
     );
     const labels = rows[0].guardrail.map((g) => g.variant);
     lines.push(`| family | effect | ${labels.join(' | ')} |`);
     lines.push(`|---|---|${labels.map(() => '---|').join('')}`);
     for (const r of rows) {
-      const cell = (g: GuardrailRow): string => `${pct(g.halts.rate)} / ${num(g.medianFromOnset)}${g.ratioToFloor === null ? '' : ` / ${g.ratioToFloor.toFixed(2)}×`}`;
+      const cell = (g: GuardrailRow): string =>
+        g.applicable ? `${pct(g.halts.rate)} / ${num(g.medianFromOnset)}${g.ratioToFloor === null ? '' : ` / ${g.ratioToFloor.toFixed(2)}×`}` : '—';
       lines.push(`| ${r.family} | ${effectLabel(r)} | ${r.guardrail.map(cell).join(' | ')} |`);
     }
     lines.push('');
