@@ -8,6 +8,7 @@ import { ValidationError } from '../lib/errors.ts';
 import type { Experiment } from '../spec/schema.ts';
 import { ACTIVE_STATES } from '../engine/types.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
+import { batchedLookup } from './group-commit.ts';
 import { iso, jsonParam, requireText } from './rows.ts';
 import type { Sql } from './sql.ts';
 import type { ExperimentInput, ExperimentRepository, ExperimentVersion, SpecFormat } from './types.ts';
@@ -60,6 +61,16 @@ async function insertVersion(tx: Sql, name: string, version: number, input: Omit
 }
 
 export function createExperimentRepository(sql: Sql): ExperimentRepository {
+  // Every start reads its experiment: a burst of starts shares one query.
+  const latest = batchedLookup(async (names: string[]) => {
+    const rows = await sql.query<VersionRow>(
+      `SELECT ${VERSION_COLUMNS} FROM experiments e
+       JOIN experiment_versions v ON v.experiment = e.name AND v.version = e.latest_version
+       WHERE e.name = ANY($1::text[]) AND e.deleted_at IS NULL`,
+      [names],
+    );
+    return new Map(rows.map((r) => [r.experiment, r]));
+  });
   return {
     async create(input) {
       checkInput(input.name, input);
@@ -101,13 +112,9 @@ export function createExperimentRepository(sql: Sql): ExperimentRepository {
     },
 
     async get(name) {
-      const [row] = await sql.query<VersionRow>(
-        `SELECT ${VERSION_COLUMNS} FROM experiments e
-         JOIN experiment_versions v ON v.experiment = e.name AND v.version = e.latest_version
-         WHERE e.name = $1 AND e.deleted_at IS NULL`,
-        [name],
-      );
-      return row ? toVersion(row) : undefined;
+      const row = await latest(name);
+      // Two askers of one name in a batch share its row: each gets a spec of its own.
+      return row ? { ...toVersion(row), spec: structuredClone(row.spec) } : undefined;
     },
 
     async getVersion(name, version) {

@@ -3,6 +3,11 @@
  * next batch, which takes everything queued (up to `maxBatch`). Nothing waits
  * on a timer: a lone submission runs at once, and a burst shares one
  * transaction instead of queueing behind one transaction each.
+ *
+ * Look-ups use the same queue (`batchedLookup`): a key asked while a query is
+ * in flight waits for the next one, which asks for every waiting key at once.
+ * The next query is sent after each of its keys was asked, so an answer is
+ * never older than the question.
  */
 export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
@@ -52,4 +57,17 @@ export class GroupCommit<I, O> {
       this.running = false;
     }
   }
+}
+
+/**
+ * One query for every key asked while the previous one was in flight: `fetch`
+ * answers a set of distinct keys with what it found (a key it leaves out is
+ * not there). For the reads every API request makes (ADR 024).
+ */
+export function batchedLookup<K, V>(fetch: (keys: K[]) => Promise<Map<K, V>>): (key: K) => Promise<V | undefined> {
+  const queue = new GroupCommit<K, V | undefined>(async (keys) => {
+    const found = await fetch([...new Set(keys)]);
+    return keys.map((k) => ({ ok: true as const, value: found.get(k) }));
+  });
+  return (key) => queue.submit(key);
 }

@@ -3,6 +3,7 @@
  * it is active no run may start (the service checks it before every start, and
  * halts every open window when it is set).
  */
+import { batchedLookup } from './group-commit.ts';
 import { iso, requireText } from './rows.ts';
 import type { Sql } from './sql.ts';
 import type { HaltAllState, SettingsRepository } from './types.ts';
@@ -23,10 +24,12 @@ function toState(row: SettingRow | undefined): HaltAllState {
 }
 
 export function createSettingsRepository(sql: Sql): SettingsRepository {
-  const haltAll = async (): Promise<HaltAllState> => {
-    const [row] = await sql.query<SettingRow>('SELECT value, updated_at, updated_by FROM settings WHERE key = $1', [HALT_ALL]);
-    return toState(row);
-  };
+  // Every start checks halt-all: a burst of starts shares one query (asked after each of them was).
+  const setting = batchedLookup(async (keys: string[]) => {
+    const rows = await sql.query<SettingRow & { key: string }>('SELECT key, value, updated_at, updated_by FROM settings WHERE key = ANY($1::text[])', [keys]);
+    return new Map(rows.map((r) => [r.key, r]));
+  });
+  const haltAll = async (): Promise<HaltAllState> => toState(await setting(HALT_ALL));
 
   /** Write `active` unless it already holds: the first to set (or clear) it keeps `since` and `actor`. */
   const write = async (active: boolean, actor: string, reason?: string): Promise<HaltAllState> => {

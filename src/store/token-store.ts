@@ -8,6 +8,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ValidationError } from '../lib/errors.ts';
 import { NotFoundError } from './errors.ts';
+import { batchedLookup } from './group-commit.ts';
 import { iso, isoOrNull, requireText } from './rows.ts';
 import type { Sql } from './sql.ts';
 import { ROLES, type Role, type TokenInfo, type TokenRepository } from './types.ts';
@@ -42,6 +43,14 @@ function checkRole(role: Role): void {
 }
 
 export function createTokenRepository(sql: Sql): TokenRepository {
+  // Every API request verifies its token: a burst of requests shares one query.
+  const byHash = batchedLookup(async (hashes: string[]) => {
+    const rows = await sql.query<TokenRow & { token_sha256: string }>(
+      `SELECT ${TOKEN_COLUMNS}, token_sha256 FROM api_tokens WHERE token_sha256 = ANY($1::text[]) AND revoked_at IS NULL`,
+      [hashes],
+    );
+    return new Map(rows.map((r) => [r.token_sha256, r]));
+  });
   return {
     async create({ name, role }) {
       requireText(name, 'name', 128);
@@ -56,10 +65,7 @@ export function createTokenRepository(sql: Sql): TokenRepository {
 
     async verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
-      const [row] = await sql.query<TokenRow>(
-        `SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL`,
-        [hashToken(token)],
-      );
+      const row = await byHash(hashToken(token));
       return row ? { id: row.id, name: row.name, role: row.role } : undefined;
     },
 

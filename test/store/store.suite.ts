@@ -792,6 +792,50 @@ export function storeSuite(label: string, makeHarness: () => Promise<StoreHarnes
       });
     });
 
+    it('a burst of look-ups (token, experiment, halt-all) shares its queries, and each asker gets its own answer', async () => {
+      const ok = await store.tokens.create({ name: 'ok', role: 'operator' });
+      const gone = await store.tokens.create({ name: 'gone', role: 'admin' });
+      await store.tokens.revoke(gone.id);
+      await store.experiments.create(input('exp-a'));
+      await store.experiments.create(input('exp-b'));
+      await store.settings.setHaltAll('alice', 'drill');
+      // The same database through a port that counts the statements it is asked (nothing else changed).
+      const asked: string[] = [];
+      const counted: Sql = {
+        kind: sql.kind,
+        query: (text, params) => {
+          asked.push(text);
+          return sql.query(text, params);
+        },
+        exec: (script) => sql.exec(script),
+        transaction: (fn) => sql.transaction(fn),
+        close: async () => undefined,
+      };
+      const burst = await createStore(counted);
+      asked.length = 0;
+      const tokens = ['sst_unknown', ok.token, gone.token, ok.token];
+      const names = ['exp-a', 'nope', 'exp-b', 'exp-a'];
+      const [verified, experiments, haltAll] = await Promise.all([
+        Promise.all(Array.from({ length: 40 }, (_, i) => burst.tokens.verify(tokens[i % 4]!))),
+        Promise.all(Array.from({ length: 40 }, (_, i) => burst.experiments.get(names[i % 4]!))),
+        Promise.all(Array.from({ length: 40 }, () => burst.settings.haltAll())),
+      ]);
+      verified.forEach((v, i) => assert.deepEqual(v, i % 2 === 1 ? { id: ok.id, name: 'ok', role: 'operator' } : undefined, `token ${i}`));
+      experiments.forEach((e, i) => assert.equal(e?.name, ['exp-a', undefined, 'exp-b', 'exp-a'][i % 4], `experiment ${i}`));
+      assert.ok(haltAll.every((h) => h.active && h.actor === 'alice' && h.reason === 'drill'));
+      // Two askers of one experiment do not share its spec: a change to one is not seen by the other.
+      experiments[0]!.spec.metadata.name = 'changed';
+      assert.equal(experiments[3]!.spec.metadata.name, 'exp-a');
+      // The first of each kind is asked at once, the other 39 together once it answered.
+      const count = (table: string): number => asked.filter((t) => t.includes(table)).length;
+      assert.equal(count('api_tokens'), 2, asked.join('\n'));
+      assert.equal(count('experiment_versions'), 2, asked.join('\n'));
+      assert.equal(count('FROM settings'), 2, asked.join('\n'));
+      // A look-up after a write sees the write (it is asked after it).
+      await burst.settings.clearHaltAll('bob');
+      assert.equal((await burst.settings.haltAll()).active, false);
+    });
+
     it('ping answers while the database is reachable', async () => {
       await store.ping();
     });
