@@ -100,9 +100,12 @@ export function shorterWindows(spec: Spec, metric: SteadyStateMetric, shape: Que
 }
 
 /** Steps where both groups have a finite value. */
-function pairedSteps(h: GroupHistory, stepMs: number): number {
-  const paired = pairByTime(h.control, h.experiment, stepMs);
+function countPaired(paired: { control: number[]; experiment: number[] }): number {
   return paired.control.filter((v, i) => Number.isFinite(v) && Number.isFinite(paired.experiment[i])).length;
+}
+
+function pairedSteps(h: GroupHistory, stepMs: number): number {
+  return countPaired(pairByTime(h.control, h.experiment, stepMs));
 }
 
 export class KpiGuardrails {
@@ -214,7 +217,7 @@ export class KpiGuardrails {
         noise,
       }),
     });
-    const steps = paired.control.filter((v, i) => Number.isFinite(v) && Number.isFinite(paired.experiment[i])).length;
+    const steps = countPaired(paired);
     const how =
       noise !== null
         ? `noise learned from ${steps} steps before the window`

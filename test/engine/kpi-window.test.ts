@@ -5,7 +5,7 @@
  *   4 steps whose rewritten query answered at ≥ 95% of the steps the query
  *   itself did; the query's own window otherwise, said in the timeline;
  * - end to end on a real Prometheus (500 ms scrapes and steps, a 5 s window in
- *   the query): the guardrail is armed on 1 s windows, a halved experiment group
+ *   the query): the guardrail is armed on 1 s (or 2 s) windows, a halved experiment group
  *   halts by the comparison, and an A/A run ends without a halt.
  */
 import assert from 'node:assert/strict';
@@ -166,7 +166,7 @@ describe('the compare guardrail on a shorter window, against a real Prometheus',
   const spec = (alpha?: number): Experiment =>
     experiment({ url: prom.url, step: '500ms', query: 'sum(rate(shop_checkouts_total{group="$group"}[5s]))', duration: '20s', history: '15s', ...(alpha ? { alpha } : {}) });
 
-  test('armed on 1 s windows; a halved experiment group halts by the comparison', async () => {
+  test('armed on a shorter window; a halved experiment group halts by the comparison', async () => {
     factor = 1;
     const injector = new FakeInjector();
     injector.onOpen = () => {
@@ -175,8 +175,9 @@ describe('the compare guardrail on a shorter window, against a real Prometheus',
     const run = await executeRun(spec(), { source: createMetricSource(spec().spec.source), injector, logger });
     factor = 1;
     const armed = run.events.find((e) => e.type === 'guardrail.armed');
-    assert.match(armed?.message ?? '', /reads checkout-sps over 1s windows answered at \d+ of \d+ steps before the window \(the query's own: 5s\)/);
-    assert.equal(armed?.data?.query, 'sum(rate(shop_checkouts_total{group="$group"}[1s]))');
+    // 1 s windows hold two 500 ms scrapes; a scrape missed on a loaded machine can leave the 2 s candidate.
+    assert.match(armed?.message ?? '', /reads checkout-sps over (1s|2s) windows answered at \d+ of \d+ steps before the window \(the query's own: 5s\)/);
+    assert.match(armed?.data?.query as string, /^sum\(rate\(shop_checkouts_total\{group="\$group"\}\[(1s|2s)\]\)\)$/);
     assert.equal(run.state, 'halted', run.reason);
     assert.equal(run.halt?.kind, 'compare');
     assert.equal(run.halt?.guardrail, 'sps-drop');
@@ -193,6 +194,6 @@ describe('the compare guardrail on a shorter window, against a real Prometheus',
     const run = await executeRun(spec(0.001), { source: createMetricSource(spec().spec.source), injector: new FakeInjector(), logger });
     assert.notEqual(run.state, 'halted', `${run.reason} ${run.halt?.reason ?? ''}`);
     assert.notEqual(run.state, 'errored', run.reason);
-    assert.ok(run.events.some((e) => e.type === 'guardrail.armed' && /over 1s windows/.test(e.message)));
+    assert.ok(run.events.some((e) => e.type === 'guardrail.armed' && /over (1s|2s) windows/.test(e.message)));
   });
 });
