@@ -99,6 +99,14 @@ export function shorterWindows(spec: Spec, metric: SteadyStateMetric, shape: Que
   return out;
 }
 
+/**
+ * The collector's key for a metric read over a shorter window. A control character cannot be in a
+ * spec's metric name (schema.ts), so it never meets a user's metric, e.g. one named "checkout-sps[2s]".
+ */
+export function feedName(metric: string, windowMs: number): string {
+  return `${metric}\u001f${formatDuration(windowMs)}`;
+}
+
 /** Steps where both groups have a finite value. */
 function countPaired(paired: { control: number[]; experiment: number[] }): number {
   return paired.control.filter((v, i) => Number.isFinite(v) && Number.isFinite(paired.experiment[i])).length;
@@ -181,7 +189,7 @@ export class KpiGuardrails {
     const base = pairedSteps(history, step);
     let note = '';
     for (const { windowMs, query } of candidates) {
-      const feed: SteadyStateMetric = { ...metric, name: `${metric.name}[${formatDuration(windowMs)}]`, query };
+      const feed: SteadyStateMetric = { ...metric, name: feedName(metric.name, windowMs), query };
       let answered = 0;
       let feedHistory: GroupHistory | null = null;
       try {
