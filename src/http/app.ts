@@ -138,6 +138,11 @@ export async function buildHttpApp(deps: HttpDeps): Promise<ZodApp> {
   await app.register(swagger, openApiOptions());
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // A burst of starts is answered before its runs begin their start-up (StartSlots); a start
+  // request counts from its arrival, before its credentials are looked up, to its response's end.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config?.startsRuns) reply.raw.once('close', deps.runs.holdStartUps());
+  });
   registerAuth(app, deps.store, deps.config.publicUrl);
 
   app.get('/healthz', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));

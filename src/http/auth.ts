@@ -23,6 +23,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call this route. Absent = admin (deny by default). */
     access?: RouteAccess;
+    /** The route starts runs: a burst of its requests is answered before their runs' start-up (app.ts). */
+    startsRuns?: boolean;
   }
   interface FastifyRequest {
     identity?: Principal;

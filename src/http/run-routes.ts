@@ -39,7 +39,7 @@ export function registerRunRoutes(app: ZodApp, deps: HttpDeps): void {
   app.post(
     '/api/v1/experiments/:name/runs',
     {
-      config: { access: 'operator' },
+      config: { access: 'operator', startsRuns: true },
       schema: {
         tags: ['runs'],
         summary: 'Start a run of the latest version; Idempotency-Key makes retries safe',

@@ -15,6 +15,7 @@ import { createInjector } from '../injectors/registry.ts';
 import type { Injector } from '../injectors/types.ts';
 import { AbortedError, AppError, describeError, LeaseLostError, ValidationError } from '../lib/errors.ts';
 import { createMetricSource } from '../metric-sources/registry.ts';
+import type { MetricSource } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
@@ -170,6 +171,11 @@ export class RunService {
     return this.startSlots.answer(() => this.startNow(name, opts));
   }
 
+  /** See StartSlots.hold: a start request counts from its arrival. */
+  holdStartUps(): () => void {
+    return this.startSlots.hold();
+  }
+
   private async startNow(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
     if (this.stopping) throw new AppError('the service is shutting down', { code: 'shutting_down', httpStatus: 503, retryable: true });
     const stored = await this.store.experiments.get(name);
@@ -214,12 +220,14 @@ export class RunService {
     const log = this.logger.child({ runId });
     const labels = { runId, experiment: experiment.metadata.name };
     const policy = securityPolicyOf(this.config);
-    const source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source, { policy }), labels);
     // A run taken over has an open window to watch now: it does not queue.
     let release: () => void = () => undefined;
+    // Made once the run has its slot: a burst's answers do not pay for its runs' clients.
+    let source: MetricSource | undefined;
     const done = (resume ? Promise.resolve(release) : this.startSlots.acquire(controller.signal))
       .then((r) => {
         release = r;
+        source = this.telemetry.instrumentSource(createMetricSource(experiment.spec.source, { policy }), labels);
         return executeRun(
           experiment,
           {
@@ -261,7 +269,7 @@ export class RunService {
       .finally(() => {
         release();
         this.active.delete(runId);
-        void source.close?.();
+        void source?.close?.();
       });
     done.catch(() => undefined);
     entry.done = done;

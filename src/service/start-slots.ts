@@ -8,40 +8,72 @@
  * run then ends `aborted` in its first step.
  *
  * Answers come first: while start requests are being handled (`answering`),
- * no run enters its start-up — a burst of 100 starts is answered before the
- * first preflight competes with it for the event loop and the database
- * (PGlite runs in this thread) — for at most `yieldMs`, so a steady stream of
- * starts cannot hold the runs back.
+ * and until none has arrived or ended for `quietMs`, no run enters its
+ * start-up — a burst of 100 starts is answered before the first preflight
+ * competes with it for the event loop and the database (PGlite runs in this
+ * thread). A burst's requests reach the server in waves as its connections
+ * are accepted, so an empty moment between two waves is not its end. A run
+ * waits so for at most `yieldMs`, so a steady stream of starts cannot hold
+ * the runs back.
  */
 export class StartSlots {
   private free: number;
   private readonly waiting: (() => void)[] = [];
   private answering = 0;
+  /** performance.now() of the last arrival or end of a start request. */
+  private lastActivity = -Infinity;
   private idle: Promise<void> = Promise.resolve();
   private wakeIdle: () => void = () => undefined;
 
   constructor(
     size: number,
     private readonly yieldMs = 1_000,
+    private readonly quietMs = 100,
   ) {
     this.free = Math.max(1, Math.floor(size));
   }
 
   /** Around the handling of one start request. */
   async answer<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.answering++ === 0) this.idle = new Promise((resolve) => (this.wakeIdle = resolve));
+    const done = this.hold();
     try {
       return await fn();
     } finally {
-      if (--this.answering === 0) this.wakeIdle();
+      done();
     }
+  }
+
+  /**
+   * A start request is being answered from now until the returned release
+   * (idempotent) is called: the HTTP layer holds from the request's arrival,
+   * before its credentials are looked up, to its response's end.
+   */
+  hold(): () => void {
+    this.lastActivity = performance.now();
+    if (this.answering++ === 0) this.idle = new Promise((resolve) => (this.wakeIdle = resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.lastActivity = performance.now();
+      if (--this.answering === 0) this.wakeIdle();
+    };
   }
 
   /** Resolves with the slot's release (idempotent), or a no-op when `signal` aborted the wait. */
   async acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.answering > 0) {
+    const until = performance.now() + this.yieldMs;
+    // Each turn waits for the answers in flight to end, or for the quiet to last; bounded by `yieldMs`.
+    for (let turn = 0; turn < 1_000 && !signal?.aborted; turn++) {
+      const now = performance.now();
+      const quietAt = this.lastActivity + this.quietMs;
+      if ((this.answering === 0 && now >= quietAt) || now >= until) break;
+      const wait = this.answering > 0 ? until - now : Math.min(quietAt, until) - now;
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.yieldMs)))]);
+      await Promise.race([
+        ...(this.answering > 0 ? [this.idle] : []),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(1, Math.ceil(wait))))),
+      ]);
       clearTimeout(timer);
     }
     return this.slot(signal);
