@@ -178,14 +178,15 @@ export class RunService {
 
   private async startNow(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
     if (this.stopping) throw new AppError('the service is shutting down', { code: 'shutting_down', httpStatus: 503, retryable: true });
-    const stored = await this.store.experiments.get(name);
+    // Asked together (one wait on the database, not two); the halt-all switch is judged after the retry check.
+    const [stored, halt] = await Promise.all([this.store.experiments.get(name), this.store.settings.haltAll()]);
     if (!stored) throw new AppError(`experiment "${name}" not found`, { code: 'not_found', httpStatus: 404 });
     if (opts.idempotencyKey) {
       // A retried start returns the run it created, before any check that could now refuse it.
       const existing = await this.store.runs.findByIdempotencyKey(name, opts.idempotencyKey);
       if (existing) return { run: existing, created: false };
     }
-    if ((await this.store.settings.haltAll()).active) throw new HaltAllActiveError();
+    if (halt.active) throw new HaltAllActiveError();
     const experiment = stored.spec;
     const issues = policyIssues(experiment, this.config);
     if (issues.length > 0) {

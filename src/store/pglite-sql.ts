@@ -16,12 +16,18 @@
  * second process is refused, also from another container on the same volume;
  * a lock whose holder is provably gone, or whose lease lapsed, is taken over.
  * A process that finds its own lock taken over stops using the database.
+ *
+ * A data directory's PGlite runs in a worker thread (pglite-thread.ts, ADR
+ * 027), so its WebAssembly never holds up the event loop that answers
+ * requests and watches guardrails. A memory store (tests, `run`, the demo)
+ * runs in this thread. Both serialise the same way.
  */
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { acquireDataDirLock, type DataDirLock, type DataDirLockOptions } from './data-dir-lock.ts';
 import { existingTemplate, keepAsTemplate } from './pglite-template.ts';
+import { openPgliteThread, type PgliteThread, type PgliteTxPort } from './pglite-thread-client.ts';
 import { withSavepoint, type Sql } from './sql.ts';
 
 export interface PgliteSqlOptions {
@@ -46,19 +52,24 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
     if (lost) throw lost;
   };
 
-  let db: PGlite;
+  let db: PgliteDb;
   try {
-    // A memory store starts from initdb's template when one is at hand (pglite-template.ts). Data
-    // directories run initdb: a store loaded from a template keeps its process alive until closed, and
-    // a data directory's store is left open on purpose when its lock is lost.
-    const tpl = dbDir === undefined ? await existingTemplate() : undefined;
-    db = await PGlite.create({
-      ...(dbDir === undefined ? {} : { dataDir: dbDir }),
-      ...(tpl ? { loadDataDir: tpl } : {}),
-      // Same value types as the pg adapter (see sql.ts).
-      parsers: { [pgliteTypes.INT8]: Number, [pgliteTypes.NUMERIC]: Number },
-    });
-    if (dbDir === undefined && !tpl) await keepAsTemplate(db);
+    if (dbDir !== undefined) {
+      // A data directory is the service's store: its own thread, so its WebAssembly never holds up
+      // the event loop that answers requests and watches guardrails (ADR 027). It runs initdb.
+      db = await openPgliteThread(dbDir);
+    } else {
+      // A memory store (tests, `run`, the demo) starts from initdb's template when one is at hand
+      // (pglite-template.ts).
+      const tpl = await existingTemplate();
+      const mem = await PGlite.create({
+        ...(tpl ? { loadDataDir: tpl } : {}),
+        // Same value types as the pg adapter (see sql.ts).
+        parsers: { [pgliteTypes.INT8]: Number, [pgliteTypes.NUMERIC]: Number },
+      });
+      if (!tpl) await keepAsTemplate(mem);
+      db = mem;
+    }
   } catch (err) {
     await lock?.release();
     throw err;
@@ -90,8 +101,9 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
     close(): Promise<void> {
       closing ??= (async () => {
         try {
-          // After a takeover, closing would flush into the new holder's files: leave them alone.
+          // After a takeover, closing would flush into the new holder's files: end the thread instead.
           if (!lock?.lost()) await db.close();
+          else await db.terminate?.();
         } finally {
           await lock?.release();
         }
@@ -101,7 +113,9 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
   };
 }
 
-type PgliteTx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
+/** PGlite in this thread (memory), or a data directory's PGlite in its own (pglite-thread-client.ts). */
+type PgliteDb = Pick<PgliteThread, 'query' | 'exec' | 'transaction' | 'close'> & { terminate?(): Promise<void> };
+type PgliteTx = PgliteTxPort;
 
 function txSql(tx: PgliteTx, depth: number): { sql: Sql; end(): void } {
   let ended = false;

@@ -9,8 +9,8 @@
  * the template is what initdb makes, nothing of ours.
  *
  * Only memory stores use it. A store loaded from a template keeps its process alive until it is closed
- * (postgres inside PGlite keeps a 10 s timer armed), and a data directory's store is left open on
- * purpose when its lock is lost (pglite-sql.ts), so data directories always run initdb.
+ * (postgres inside PGlite keeps a 10 s timer armed). A data directory's store runs initdb, in its own
+ * thread (pglite-thread.ts).
  *
  * Across processes the template can also live on disk, in the directory `STEADYSTATE_PGLITE_TEMPLATE_DIR`
  * names (the test suite points it into node_modules/.cache; off unless set). The file is keyed by the

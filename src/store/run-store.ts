@@ -9,7 +9,7 @@
  * path) turn their violations into LockedError / ConflictError with the
  * useful details.
  */
-import { ACTIVE_STATES, TERMINAL_STATES, type RunState } from '../engine/types.ts';
+import { ACTIVE_STATES, TERMINAL_STATES } from '../engine/types.ts';
 import { ValidationError } from '../lib/errors.ts';
 import type { JsonObject } from '../lib/json.ts';
 import { ConflictError, NotFoundError } from './errors.ts';
@@ -142,31 +142,31 @@ export function createRunRepository(sql: Sql): RunRepository {
 
     async update(id, patch) {
       checkPatch(patch);
+      const sets: string[] = ['updated_at = now()'];
+      const params: unknown[] = [id];
+      for (const key of Object.keys(patch) as (keyof RunPatch)[]) {
+        if (patch[key] === undefined) continue;
+        const spec = PATCH_COLUMNS[key] as { column: string; cast: string; value: (v: unknown) => unknown };
+        params.push(spec.value(patch[key]));
+        sets.push(`${spec.column} = $${params.length}::${spec.cast}`);
+      }
+      if (patch.state !== undefined && TERMINAL.has(patch.state) && patch.endedAt === undefined) {
+        // A run that becomes final ends now (`state` on the right is the stored one). Millisecond
+        // precision, as returned at the boundary: a retried patch that echoes the endedAt it read back
+        // must match what is stored.
+        params.push(TERMINAL_STATES);
+        sets.push(`ended_at = CASE WHEN state = ANY($${params.length}::text[]) THEN ended_at ELSE date_trunc('milliseconds', now()) END`);
+      }
       try {
-        return await sql.transaction(async (tx) => {
-          const [current] = await tx.query<{ state: RunState }>('SELECT state FROM runs WHERE id = $1 FOR UPDATE', [id]);
-          if (!current) throw new NotFoundError('run', id);
-          if (TERMINAL.has(current.state) && patch.state !== undefined && patch.state !== current.state) {
-            throw new ConflictError(`run ${id} is ${current.state}, which is final; it cannot become ${patch.state}`, 'run_final');
-          }
-          const sets: string[] = ['updated_at = now()'];
-          const params: unknown[] = [id];
-          for (const key of Object.keys(patch) as (keyof RunPatch)[]) {
-            if (patch[key] === undefined) continue;
-            const spec = PATCH_COLUMNS[key] as { column: string; cast: string; value: (v: unknown) => unknown };
-            params.push(spec.value(patch[key]));
-            sets.push(`${spec.column} = $${params.length}::${spec.cast}`);
-          }
-          const becomesTerminal = patch.state !== undefined && TERMINAL.has(patch.state) && !TERMINAL.has(current.state);
-          // Millisecond precision, as returned at the boundary: a retried patch that
-          // echoes the endedAt it read back must match what is stored.
-          if (becomesTerminal && patch.endedAt === undefined) sets.push(`ended_at = date_trunc('milliseconds', now())`);
-          const [row] = await tx.query<RunRow>(`UPDATE runs SET ${sets.join(', ')} WHERE id = $1 RETURNING ${RUN_COLUMNS}`, params);
-          return toRun(row!);
-        });
+        // One statement, so no transaction holds the database between round trips: the row lock is the
+        // UPDATE's own, and the trigger refuses any change to a final run's state, verdict or end (SS002).
+        const [row] = await sql.query<RunRow>(`UPDATE runs SET ${sets.join(', ')} WHERE id = $1 RETURNING ${RUN_COLUMNS}`, params);
+        if (!row) throw new NotFoundError('run', id);
+        return toRun(row);
       } catch (err) {
         if (databaseError(err).code === SQLSTATE.runFinal) {
-          throw new ConflictError(`run ${id} is final: ${(err as Error).message}`, 'run_final');
+          const becoming = patch.state === undefined ? '' : `; it cannot become ${patch.state}`;
+          throw new ConflictError(`${(err as Error).message}${becoming}`, 'run_final');
         }
         throw err;
       }

@@ -18,6 +18,20 @@ import { specFor, storeSuite } from './store.suite.ts';
 
 storeSuite('PGlite in memory', async () => ({ freshSql: () => createPgliteSql() }), { replicas: false });
 
+// A data directory's PGlite runs in a worker thread (ADR 027): the whole suite again through it.
+storeSuite(
+  'PGlite in a data directory (its own thread)',
+  async () => {
+    const root = await mkdtemp(join(tmpdir(), 'steadystate-pglite-thread-'));
+    let n = 0;
+    return {
+      freshSql: () => createPgliteSql({ dataDir: join(root, String(n++)) }),
+      teardown: () => rm(root, { recursive: true, force: true }),
+    };
+  },
+  { replicas: false },
+);
+
 describe('PGlite data directory', () => {
   let root: string;
   before(async () => {
