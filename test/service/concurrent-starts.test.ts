@@ -1,12 +1,15 @@
 /**
- * 100 starts at once through RunService.start, on PGlite and on a real
- * PostgreSQL: each is answered once, with the run `pending` (preflight goes on
+ * 100 starts at once through RunService.start, on PGlite (in memory, and in
+ * a data directory, served by its own thread) and on a real PostgreSQL: each is answered once, with the run `pending` (preflight goes on
  * in the background); the one-active-run-per-target lock and the concurrency
  * cap hold under the race (80 distinct targets for 100 starts, a cap of 70:
  * exactly 70 runs, no target twice). Correctness only; the timings are printed
  * (`npm run bench:starts` measures them).
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
@@ -97,6 +100,17 @@ test('100 starts at once on PGlite: answered pending, the cap and the per-target
     await startAtOnce(store, t);
   } finally {
     await store.close();
+  }
+});
+
+test('100 starts at once on PGlite in a data directory (its own thread, as `serve` runs it)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'steadystate-starts-'));
+  const store = await openStore({ dataDir: dir });
+  try {
+    await startAtOnce(store, t);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
 
