@@ -8,9 +8,10 @@
  * that opens one store (`run`, `serve`) pays nothing extra. Migrations still run on each store as usual:
  * the template is what initdb makes, nothing of ours.
  *
- * Only memory stores use it. A store loaded from a template keeps its process alive until it is closed
- * (postgres inside PGlite keeps a 10 s timer armed). A data directory's store runs initdb, in its own
- * thread (pglite-thread.ts).
+ * Memory stores use it, and so does a new data directory (in its own thread, pglite-thread.ts), where
+ * only the on-disk template can be at hand: a thread is a process of its own here. A store loaded from
+ * a template keeps its process (or thread) alive until it is closed (postgres inside PGlite keeps a 10 s
+ * timer armed); a data directory's thread does not keep the process alive while idle.
  *
  * Across processes the template can also live on disk, in the directory `STEADYSTATE_PGLITE_TEMPLATE_DIR`
  * names (the test suite points it into node_modules/.cache; off unless set). The file is keyed by the
@@ -37,6 +38,12 @@ let loads = 0;
 /** How this process's PGlite stores began: initdb run, or loaded from the template. */
 export function templateStats(): { initdbs: number; loads: number } {
   return { initdbs, loads };
+}
+
+/** A data directory's store, begun in its own thread (whose counts are its own), counted here too. */
+export function countStoreBeginning(began: 'initdb' | 'template' | 'existing'): void {
+  if (began === 'initdb') initdbs += 1;
+  if (began === 'template') loads += 1;
 }
 
 /** Where the on-disk template lives, when the operator asked for one. */

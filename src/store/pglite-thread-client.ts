@@ -10,6 +10,7 @@
  * later one: the store is then unusable, and says why.
  */
 import { Worker } from 'node:worker_threads';
+import { countStoreBeginning } from './pglite-template.ts';
 import { fromThreadError, type ThreadReply, type ThreadRequest } from './pglite-thread-protocol.ts';
 
 type Rows<R> = { rows: R[] };
@@ -54,7 +55,11 @@ export async function openPgliteThread(dataDir: string): Promise<PgliteThread> {
   };
   const ready = new Promise<void>((resolve, reject) => {
     worker.on('message', (m: ThreadReply) => {
-      if ('ready' in m) return m.error ? reject(fromThreadError(m.error)) : resolve();
+      if ('ready' in m) {
+        if (m.error) return reject(fromThreadError(m.error));
+        if (m.began) countStoreBeginning(m.began);
+        return resolve();
+      }
       const w = waiting.get(m.id);
       if (!w) return;
       waiting.delete(m.id);

@@ -22,8 +22,11 @@ export interface ThreadError {
 export type ThreadReply =
   | { id: number; ok: true; value?: unknown }
   | { id: number; ok: false; error: ThreadError }
-  /** Sent once, when the database is open (or could not be opened: `error`). */
-  | { id: 0; ready: true; error?: ThreadError };
+  /** Sent once, when the database is open, with how it began (or could not be opened: `error`). */
+  | { id: 0; ready: true; began?: StoreBeginning; error?: ThreadError };
+
+/** A data directory's store began with initdb, from the saved template, or as it was on disk. */
+export type StoreBeginning = 'initdb' | 'template' | 'existing';
 
 export function toThreadError(err: unknown): ThreadError {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err), fields: {} };

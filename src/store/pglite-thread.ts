@@ -9,7 +9,10 @@
  * every call and ends this thread when the lock is lost.
  */
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { existingTemplate, keepAsTemplate } from './pglite-template.ts';
 import { toThreadError, type ThreadReply, type ThreadRequest } from './pglite-thread-protocol.ts';
 
 type Tx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
@@ -31,9 +34,18 @@ const ROLLBACK = new Error('rolled back by the client');
 
 let db: PGlite;
 try {
-  // Same value types as the pg adapter (see sql.ts).
-  db = await PGlite.create({ dataDir, parsers: { [pgliteTypes.INT8]: Number, [pgliteTypes.NUMERIC]: Number } });
-  reply({ id: 0, ready: true });
+  // A new data directory starts from initdb's saved cluster when the operator keeps one
+  // (pglite-template.ts); an existing one is opened as it is, never overwritten.
+  const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
+  const tpl = fresh ? await existingTemplate() : undefined;
+  db = await PGlite.create({
+    dataDir,
+    ...(tpl ? { loadDataDir: tpl } : {}),
+    // Same value types as the pg adapter (see sql.ts).
+    parsers: { [pgliteTypes.INT8]: Number, [pgliteTypes.NUMERIC]: Number },
+  });
+  if (fresh && !tpl) await keepAsTemplate(db);
+  reply({ id: 0, ready: true, began: !fresh ? 'existing' : tpl ? 'template' : 'initdb' });
 } catch (err) {
   reply({ id: 0, ready: true, error: toThreadError(err) });
   throw err;
