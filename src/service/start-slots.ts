@@ -10,11 +10,10 @@
  * Answers come first: while start requests are being handled (`answering`),
  * and until none has arrived or ended for `quietMs`, no run enters its
  * start-up — a burst of 100 starts is answered before the first preflight
- * competes with it for the event loop and the database (PGlite runs in this
- * thread). A burst's requests reach the server in waves as its connections
- * are accepted, so an empty moment between two waves is not its end. A run
- * waits so for at most `yieldMs`, so a steady stream of starts cannot hold
- * the runs back.
+ * competes with it for the event loop and the database. A burst's requests
+ * reach the server in waves as its connections are accepted (ADR 027), so an
+ * empty moment between two waves is not its end. A run waits for this at most
+ * `yieldMs`, so a steady stream of starts cannot hold the runs back.
  */
 export class StartSlots {
   private free: number;

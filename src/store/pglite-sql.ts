@@ -56,7 +56,7 @@ export async function createPgliteSql(opts: PgliteSqlOptions = {}): Promise<Sql>
   try {
     if (dbDir !== undefined) {
       // A data directory is the service's store: its own thread, so its WebAssembly never holds up
-      // the event loop that answers requests and watches guardrails (ADR 027). It runs initdb.
+      // the event loop that answers requests and watches guardrails (ADR 027).
       db = await openPgliteThread(dbDir);
     } else {
       // A memory store (tests, `run`, the demo) starts from initdb's template when one is at hand
