@@ -23,7 +23,7 @@ import type { ServiceConfig } from '../config.ts';
 import { TERMINAL_STATES, type RunEvent, type RunRecord } from '../engine/types.ts';
 import { describeError } from '../lib/errors.ts';
 import { backoffDelay, sleep as realSleep, type SleepFn } from '../lib/retry.ts';
-import type { RunListener } from '../service/run-service.ts';
+import type { RunListener } from '../service/run-listeners.ts';
 import type { Experiment } from '../spec/schema.ts';
 import { guardrailUnit } from '../reports/guardrail-plot.ts';
 import { specView } from '../reports/html/spec-view.ts';

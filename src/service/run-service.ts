@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { executeRun, newRunId, type ResumePoint } from '../engine/run-engine.ts';
-import { ACTIVE_STATES, type RunEvent, type RunRecord } from '../engine/types.ts';
+import { ACTIVE_STATES, type RunRecord } from '../engine/types.ts';
 import { createInjector } from '../injectors/registry.ts';
 import type { Injector } from '../injectors/types.ts';
 import { AbortedError, AppError, describeError, LeaseLostError, ValidationError } from '../lib/errors.ts';
@@ -19,6 +19,7 @@ import type { MetricSource } from '../metric-sources/types.ts';
 import { NOOP_TELEMETRY, type Telemetry } from '../observability/telemetry.ts';
 import type { Experiment } from '../spec/schema.ts';
 import type { StoredRun, Store } from '../store/types.ts';
+import { notifyListeners, type RunListener } from './run-listeners.ts';
 import { loadRunRecord, snapshot } from './run-views.ts';
 import { buildRunHooks } from './run-hooks.ts';
 import { policyIssues, securityPolicyOf, targetOf, type PolicyConfig } from './spec-checks.ts';
@@ -43,17 +44,6 @@ interface ActiveRun {
   done: Promise<RunRecord>;
   /** Another replica holds the lease now: nothing this process still does for the run is recorded. */
   lost: boolean;
-}
-
-/**
- * Something that wants to hear about runs (Slack, metrics, webhooks back to a
- * pipeline). Listeners are called after the event is persisted, are never
- * awaited, and their failures are logged and dropped: a slow or dead listener
- * must never delay a halt or a close.
- */
-export interface RunListener {
-  readonly name: string;
-  onEvent(event: RunEvent, run: Readonly<RunRecord>, context: { experiment: Experiment }): void | Promise<void>;
 }
 
 export interface StartRunOptions {
@@ -154,18 +144,6 @@ export class RunService {
     this.listeners.push(listener);
   }
 
-  private notify(event: RunEvent, run: Readonly<RunRecord>, experiment: Experiment): void {
-    for (const listener of this.listeners) {
-      try {
-        Promise.resolve(listener.onEvent(event, run, { experiment })).catch((err: unknown) =>
-          this.logger.warn({ err, listener: listener.name, runId: run.id }, 'run listener failed'),
-        );
-      } catch (err) {
-        this.logger.warn({ err, listener: listener.name, runId: run.id }, 'run listener failed');
-      }
-    }
-  }
-
   /** Start the latest version of an experiment. Returns the run row (existing one for a repeated idempotency key). */
   async start(name: string, opts: StartRunOptions): Promise<{ run: StoredRun; created: boolean }> {
     return this.startSlots.answer(() => this.startNow(name, opts));
@@ -244,7 +222,7 @@ export class RunService {
               await this.writer.flush(runId);
               await this.store.runs.appendEvent(runId, event);
               await this.store.runs.update(runId, snapshot(run));
-              this.notify(event, run, experiment);
+              notifyListeners(this.listeners, this.logger, event, run, experiment);
             },
             onSamples: async (chunk) => {
               if (entry.lost) return;
