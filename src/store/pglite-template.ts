@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import type { StoreBeginning } from './pglite-thread-protocol.ts';
 
 /** The template belongs to one PGlite build (its package.json is not exported: found next to the wasm). */
 const PGLITE_VERSION: string = (
@@ -41,7 +42,7 @@ export function templateStats(): { initdbs: number; loads: number } {
 }
 
 /** A data directory's store, begun in its own thread (whose counts are its own), counted here too. */
-export function countStoreBeginning(began: 'initdb' | 'template' | 'existing'): void {
+export function countStoreBeginning(began: StoreBeginning): void {
   if (began === 'initdb') initdbs += 1;
   if (began === 'template') loads += 1;
 }
